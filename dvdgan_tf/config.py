@@ -1,0 +1,50 @@
+"""gin configuration: locating config files and parsing them with messages that name what is wrong."""
+import os
+
+import gin
+
+# Importing the networks registers their configurables (G, D_S, D_T) before any file is parsed.
+import dvdgan_tf.models  # noqa: F401  pylint: disable=unused-import
+
+REPO_GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
+
+
+class ConfigError(ValueError):
+    """A configuration problem the user can fix; its message says what and how."""
+
+
+def resolve_gin_file(path):
+    """Returns an existing path for ``path``: as given, or under the repository's ``gin/`` folder."""
+    for candidate in (path, os.path.join(REPO_GIN_DIR, os.path.basename(path))):
+        if os.path.isfile(candidate):
+            return candidate
+    shipped = sorted(f for f in os.listdir(REPO_GIN_DIR) if f.endswith(".gin")) if os.path.isdir(
+        REPO_GIN_DIR) else []
+    raise ConfigError(f"gin file {path!r} not found. Shipped configs: {', '.join(shipped) or 'none'}.")
+
+
+def parse_config(gin_files, gin_params=()):
+    """Clears gin and parses ``gin_files`` (in order) then the ``gin_params`` bindings.
+
+    Raises ConfigError naming the file or binding at fault (unknown configurable or parameter, syntax).
+    """
+    if not gin_files:
+        raise ConfigError("no gin file given: pass --gin_file=gin/<experiment>.gin (see the gin/ folder).")
+    files = [resolve_gin_file(f) for f in gin_files]
+    gin.clear_config()
+    for directory in dict.fromkeys(os.path.dirname(os.path.abspath(f)) for f in files):
+        gin.add_config_file_search_path(directory)
+    for f in files:
+        _parse(lambda: gin.parse_config_file(f), f"gin file {f}")
+    for binding in gin_params:
+        _parse(lambda: gin.parse_config(binding), f"--gin_param={binding!r}")
+    return files
+
+
+def _parse(parse, where):
+    try:
+        parse()
+    except (ValueError, KeyError, SyntaxError, IOError) as e:
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"bad configuration in {where}: {message}. Known configurables: G, D_S, D_T "
+                          f"(their parameters are listed in gin/base.gin).") from e

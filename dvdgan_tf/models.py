@@ -1,0 +1,40 @@
+"""Builds DVD-GAN's three networks from the gin configuration and reports their sizes."""
+import collections
+import math
+
+import keras
+
+from dvdgan_tf.discriminators import build_spatial_discriminator, build_temporal_discriminator
+from dvdgan_tf.generator import build_generator
+
+Networks = collections.namedtuple("Networks", ["G", "D_S", "D_T"])
+
+
+def build_networks(kernel_initializer="orthogonal"):
+    """G, D_S and D_T as gin binds them (gin names ``G``, ``D_S``, ``D_T``); weights are created lazily.
+
+    kernel_initializer: 'orthogonal' as the paper; a cheap one (e.g. 'zeros') when only sizes are wanted.
+    """
+    return Networks(G=build_generator(kernel_initializer=kernel_initializer),
+                    D_S=build_spatial_discriminator(kernel_initializer=kernel_initializer),
+                    D_T=build_temporal_discriminator(kernel_initializer=kernel_initializer))
+
+
+def build_weights_symbolically(networks):
+    """Creates every weight by calling the networks on symbolic inputs (batch 1): no activation is computed.
+
+    Returns the symbolic output shapes {name: shape}.
+    """
+    g = networks.G
+    z = keras.Input(shape=(g.z_dim,), batch_size=1, name="z")
+    label = keras.Input(shape=(), batch_size=1, dtype="int32", name="label")
+    video = keras.Input(shape=(g.num_frames, g.resolution, g.resolution, 3), batch_size=1, name="video")
+    return {"G": tuple(g(z, label).shape), "D_S": tuple(networks.D_S(video, label).shape),
+            "D_T": tuple(networks.D_T(video, label).shape)}
+
+
+def parameter_counts(networks):
+    """{name: number of trainable parameters} of built networks. The power-iteration vectors and BN moving
+    statistics, which are not trained, are not counted."""
+    return {name: sum(math.prod(v.shape) for v in net.trainable_variables)
+            for name, net in networks._asdict().items()}

@@ -1,0 +1,154 @@
+"""Spectral normalisation as BigGAN and DVD-GAN use it, and the layers that carry it.
+
+Unlike ``keras.layers.SpectralNormalization`` (which overwrites the stored kernel with W/sigma and lets no
+gradient through sigma), here the raw weight W stays the trainable parameter; every call computes
+W_bar = W / sigma(W) on the fly, where sigma is estimated with the stored left singular-vector estimate ``u``:
+
+    v = normalise(u W^T),  u' = normalise(v W),  sigma = v W u'^T
+
+``u`` and ``v`` are held constant for the gradient (``stop_gradient``), so the gradient flows through sigma.
+``u`` is updated by one power iteration per call in training only.
+
+Weights are laid out as a matrix [fan_in, fan_out] (a conv kernel [kh, kw(, kt), c_in, c_out] is reshaped to
+[kh*kw*c_in, c_out]), ``u`` has shape [1, fan_out].
+"""
+import keras
+import tensorflow as tf
+
+SN_EPSILON = 1e-4
+
+
+def _l2_normalize(x, eps=SN_EPSILON):
+    return x / (tf.norm(x) + eps)
+
+
+def spectral_norm_step(w_mat, u, eps=SN_EPSILON):
+    """One power iteration on a weight matrix.
+
+    Args:
+      w_mat: [fan_in, fan_out] float32 weight matrix.
+      u: [1, fan_out] float32 estimate of the leading right singular vector of ``w_mat``.
+      eps: added to norms for stability.
+
+    Returns:
+      (sigma, new_u): sigma is a scalar estimate of the largest singular value with gradient w.r.t. ``w_mat``
+      (u and v held constant); new_u is [1, fan_out] with no gradient.
+    """
+    u = tf.stop_gradient(u)
+    v = tf.stop_gradient(_l2_normalize(tf.matmul(u, w_mat, transpose_b=True), eps))  # [1, fan_in]
+    new_u = tf.stop_gradient(_l2_normalize(tf.matmul(v, w_mat), eps))  # [1, fan_out]
+    sigma = tf.squeeze(tf.matmul(tf.matmul(v, w_mat), new_u, transpose_b=True))
+    return sigma, new_u
+
+
+class SpectralNormLayer(keras.layers.Layer):
+    """Base class: a layer whose weight ``self.kernel`` is used as ``kernel / sigma`` when ``use_sn`` is set."""
+
+    def __init__(self, use_sn=True, kernel_initializer="orthogonal", **kwargs):
+        super().__init__(**kwargs)
+        self.use_sn = use_sn
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def _add_kernel(self, shape, name="kernel"):
+        self.kernel = self.add_weight(name=name, shape=shape, initializer=self.kernel_initializer,
+                                      dtype="float32", autocast=False)
+        if self.use_sn:
+            self.sn_u = self.add_weight(
+                name="sn_u", shape=(1, shape[-1]), trainable=False, dtype="float32", autocast=False,
+                initializer=keras.initializers.RandomNormal(stddev=1.0), aggregation="mean")
+
+    def normalized_kernel(self, training=False):
+        """Returns W / sigma(W) in float32 with the kernel's shape; updates u in training."""
+        w = tf.convert_to_tensor(self.kernel)
+        if not self.use_sn:
+            return w
+        w_mat = tf.reshape(w, [-1, w.shape[-1]])
+        sigma, new_u = spectral_norm_step(w_mat, tf.convert_to_tensor(self.sn_u))
+        if training:
+            self.sn_u.assign(new_u)
+        return w / sigma
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(use_sn=self.use_sn,
+                      kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+        return config
+
+
+class SNDense(SpectralNormLayer):
+    """Dense layer with spectral normalisation. Input [..., fan_in] -> output [..., units]."""
+
+    def __init__(self, units, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.use_bias = use_bias
+
+    def build(self, input_shape):
+        self._add_kernel((int(input_shape[-1]), self.units))
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def call(self, x, training=False):
+        w = tf.cast(self.normalized_kernel(training), x.dtype)
+        y = tf.tensordot(x, w, axes=[[x.shape.rank - 1], [0]])
+        if self.use_bias:
+            y = y + tf.cast(self.bias, y.dtype)
+        return y
+
+
+class SNConv(SpectralNormLayer):
+    """2-D or 3-D convolution (stride 1) with spectral normalisation.
+
+    A 2-D conv accepts images [N, H, W, C] or videos [B, T, H, W, C]; on videos it runs per frame (time folded
+    into the batch). A 3-D conv takes videos [B, T, H, W, C] and convolves over (T, H, W).
+    """
+
+    def __init__(self, filters, kernel_size=3, rank=2, use_bias=True, padding="SAME", **kwargs):
+        super().__init__(**kwargs)
+        if rank not in (2, 3):
+            raise ValueError(f"SNConv rank must be 2 or 3, got {rank}.")
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.rank = rank
+        self.use_bias = use_bias
+        self.padding = padding
+
+    def build(self, input_shape):
+        self._add_kernel((self.kernel_size,) * self.rank + (int(input_shape[-1]), self.filters))
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def convolve(self, x, kernel):
+        """Convolves ``x`` with an explicit (already normalised) kernel; folds time for 2-D convs."""
+        kernel = tf.cast(kernel, x.dtype)
+        if self.rank == 3:
+            y = tf.nn.conv3d(x, kernel, strides=[1] * 5, padding=self.padding)
+        elif x.shape.rank == 5:
+            b, t = tf.shape(x)[0], tf.shape(x)[1]
+            folded = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+            y = tf.nn.conv2d(folded, kernel, strides=1, padding=self.padding)
+            y = tf.reshape(y, tf.concat([[b, t], tf.shape(y)[1:]], 0))
+        else:
+            y = tf.nn.conv2d(x, kernel, strides=1, padding=self.padding)
+        if self.use_bias:
+            y = y + tf.cast(self.bias, y.dtype)
+        return y
+
+    def call(self, x, training=False):
+        return self.convolve(x, self.normalized_kernel(training))
+
+
+class SNEmbedding(SpectralNormLayer):
+    """Class embedding table [num_classes, dim], optionally spectrally normalised. Input [B] int -> [B, dim]."""
+
+    def __init__(self, num_classes, dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.dim = dim
+
+    def build(self, input_shape):
+        self._add_kernel((self.num_classes, self.dim), name="embeddings")
+
+    def call(self, labels, training=False):
+        table = self.normalized_kernel(training)
+        return tf.cast(tf.gather(table, labels), self.compute_dtype)

@@ -1,0 +1,28 @@
+"""dvdgan_tf: DVD-GAN (Clark, Donahue, Simonyan 2019) in TensorFlow 2 / Keras 3."""
+from setuptools import find_packages, setup
+
+# Pinned to the versions measured to install together on TF 2.21 (see README "Installation").
+INSTALL_REQUIRES = [
+    "tensorflow==2.21.0",
+    "tensorflow-hub==0.16.1",
+    "tensorflow-datasets==4.9.10",
+    "tensorboard==2.21.0",
+    "scipy>=1.10",
+    "absl-py>=2.1",
+    "gin-config==0.5.0",
+    "av>=12",
+]
+
+setup(
+    name="dvdgan_tf",
+    version="0.1.0",
+    description="DVD-GAN video generation (Clark et al. 2019) in TensorFlow 2 / Keras 3",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["dvdgan_tf", "dvdgan_tf.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": ["pytest>=7", "pytest-timeout>=2"]},
+    entry_points={"console_scripts": ["dvdgan-train=dvdgan_tf.cli.train:run"]},
+    license="Apache-2.0",
+)
