@@ -22,7 +22,7 @@ setup(
     packages=find_packages(include=["dvdgan_tf", "dvdgan_tf.*"]),
     python_requires=">=3.10,<3.13",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7", "pytest-timeout>=2"]},
+    extras_require={"test": ["pytest>=7"]},
     entry_points={"console_scripts": ["dvdgan-train=dvdgan_tf.cli.train:run"]},
     license="Apache-2.0",
 )

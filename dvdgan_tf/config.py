@@ -1,4 +1,6 @@
 """gin configuration: locating config files and parsing them with messages that name what is wrong."""
+import contextlib
+import logging
 import os
 
 import gin
@@ -41,10 +43,23 @@ def parse_config(gin_files, gin_params=()):
     return files
 
 
+@contextlib.contextmanager
+def _quiet_gin_path_probes():
+    """gin logs an ERROR for every search-path prefix an ``include`` is not found under; hide those probes."""
+    probe_filter = lambda record: not record.getMessage().startswith("Path not found:")
+    root = logging.getLogger()
+    root.addFilter(probe_filter)
+    try:
+        yield
+    finally:
+        root.removeFilter(probe_filter)
+
+
 def _parse(parse, where):
     try:
-        parse()
+        with _quiet_gin_path_probes():
+            parse()
     except (ValueError, KeyError, SyntaxError, IOError) as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"bad configuration in {where}: {message}. Known configurables: G, D_S, D_T "
-                          f"(their parameters are listed in gin/base.gin).") from e
+        message = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(".")
+        raise ConfigError(f"bad configuration in {where}: {message}. gin/base.gin lists every configurable "
+                          f"parameter with its default.") from e
