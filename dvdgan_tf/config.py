@@ -7,12 +7,9 @@ import gin
 
 # Importing the networks registers their configurables (G, D_S, D_T) before any file is parsed.
 import dvdgan_tf.models  # noqa: F401  pylint: disable=unused-import
+from dvdgan_tf.errors import ConfigError
 
 REPO_GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
-
-
-class ConfigError(ValueError):
-    """A configuration problem the user can fix; its message says what and how."""
 
 
 def resolve_gin_file(path):

@@ -37,12 +37,12 @@ def dry_run(gin_files, gin_params, out=sys.stdout):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from dvdgan_tf.config import ConfigError  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.errors import DvdganError  # pylint: disable=import-outside-toplevel
     try:
         if FLAGS.dry_run:
             dry_run(FLAGS.gin_file, FLAGS.gin_param)
             return 0
-    except (ConfigError, ValueError) as e:
+    except (DvdganError, ValueError) as e:
         print(f"dvdgan-train: error: {e}", file=sys.stderr)
         return 2
     print("dvdgan-train: the training loop is not part of this release yet; run with --dry_run to check a "

@@ -1,0 +1,1 @@
+"""Evaluation metrics (FVD, FID, IS) and the networks they use."""
