@@ -1,0 +1,79 @@
+"""Decoding videos with PyAV into uint8 RGB frames whose short side is resized to a target size.
+
+Every frame of every source (video files, BAIR's raw frames, TFDS videos) goes through the same resize: FFmpeg's
+swscale with area interpolation (`INTERPOLATION`), keeping the aspect ratio. `target_size` fixes the rounding:
+the short side becomes exactly `short_side`, the long side `round(long * short_side / short)`.
+"""
+import dataclasses
+import math
+
+import av
+import numpy as np
+
+INTERPOLATION = "AREA"
+
+
+class VideoReadError(Exception):
+    """A video that cannot be decoded at all (corrupt, not a video, no frames). Preparation counts and skips it."""
+
+
+@dataclasses.dataclass
+class DecodedVideo:
+    """frames: uint8 [T, H, W, 3], RGB, 0..255. fps: frames per second from the container, 0.0 when unknown.
+    error: the message of a decoding error that ended the video early (frames before it are kept), else None."""
+    frames: np.ndarray
+    fps: float
+    error: str | None = None
+
+
+def target_size(height, width, short_side):
+    """(height, width) after resizing so that the short side is `short_side`, aspect ratio kept (rounded)."""
+    if short_side <= 0:
+        raise ValueError(f"short_side must be positive, got {short_side}")
+    scale = short_side / min(height, width)
+    if height <= width:
+        return short_side, max(1, int(math.floor(width * scale + 0.5)))
+    return max(1, int(math.floor(height * scale + 0.5))), short_side
+
+
+def read_video(path, short_side, max_frames=None):
+    """Decodes the first video stream of `path`; returns a `DecodedVideo` with frames [T, H, W, 3] uint8 whose
+    short side is `short_side`. Reads at most `max_frames` frames when given. Raises `VideoReadError` when the
+    file cannot be opened or yields no frame; an error after some frames ends the video there (`error` set)."""
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise VideoReadError(f"cannot open: {e}") from e
+    with container:
+        if not container.streams.video:
+            raise VideoReadError("no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = float(stream.average_rate) if stream.average_rate else 0.0
+        frames, error = [], None
+        try:
+            for frame in container.decode(stream):
+                height, width = target_size(frame.height, frame.width, short_side)
+                frames.append(frame.to_ndarray(width=width, height=height, format="rgb24",
+                                               interpolation=INTERPOLATION))
+                if max_frames and len(frames) >= max_frames:
+                    break
+        except (av.FFmpegError, ValueError) as e:
+            error = f"decoding stopped after {len(frames)} frames: {e}"
+    if not frames:
+        raise VideoReadError(error or "no frames")
+    if len({f.shape for f in frames}) > 1:
+        raise VideoReadError("frame size changes within the video")
+    return DecodedVideo(np.stack(frames), fps, error)
+
+
+def resize_frames(frames, short_side):
+    """Resizes uint8 RGB frames [T, H, W, 3] so that their short side is `short_side` (same resize as
+    `read_video`). Returns uint8 [T, H', W', 3]; the input itself when it already has that size."""
+    frames = np.asarray(frames, dtype=np.uint8)
+    height, width = target_size(frames.shape[1], frames.shape[2], short_side)
+    if (height, width) == frames.shape[1:3]:
+        return frames
+    out = [av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24").to_ndarray(
+        width=width, height=height, format="rgb24", interpolation=INTERPOLATION) for f in frames]
+    return np.stack(out)
