@@ -1,0 +1,110 @@
+"""dvdgan-prepare-data: turns raw video datasets into the prepared format that training reads.
+
+    dvdgan-prepare-data --source=ucf101 --video_dir=UCF-101 --splits_dir=ucfTrainTestlist \\
+        --output_dir=data/ucf101 --resolution=128
+    dvdgan-prepare-data --source=kinetics600 --video_dir=kinetics600/clips \\
+        --annotations_dir=kinetics600/annotations --output_dir=data/kinetics600_128 --resolution=128
+    dvdgan-prepare-data --source=bair --video_dir=softmotion30_44k --output_dir=data/bair --resolution=64
+    dvdgan-prepare-data --source=tfds --tfds_name=ucf101/ucf101_1_256 --tfds_data_dir=~/tensorflow_datasets \\
+        --output_dir=data/ucf101 --resolution=128
+
+Bad inputs are skipped, logged and listed in OUTPUT_DIR/skipped.tsv; re-running the same command resumes.
+Exit status 0 when usable videos were written, 2 when nothing usable was (or on a usage error).
+"""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+SOURCES = ("ucf101", "kinetics600", "bair", "tfds")
+flags.DEFINE_enum("source", None, SOURCES, "Raw data kind: ucf101 (class folders of .avi + split lists), "
+                  "kinetics600 (clips + annotation CSVs, or class folders), bair (original TFRecords), tfds (a "
+                  "prepared TFDS video dataset).")
+flags.DEFINE_string("output_dir", None, "Prepared data directory to write (prepared_videos.data_dir).")
+flags.DEFINE_integer("resolution", None, "Short side of the stored frames in pixels: the config's RESOLUTION "
+                     "(larger also works; training then resizes on the fly).")
+flags.DEFINE_string("video_dir", None, "ucf101: the UCF-101 folder of class folders; kinetics600: folder holding "
+                    "the clips (searched recursively) or class folders; bair: the softmotion30_44k folder.")
+flags.DEFINE_string("splits_dir", None, "ucf101: the ucfTrainTestlist folder (classInd.txt, trainlist0N.txt, "
+                    "testlist0N.txt).")
+flags.DEFINE_integer("ucf_split", 1, "ucf101: official split 1, 2 or 3.")
+flags.DEFINE_string("annotations_dir", None, "kinetics600: folder of the annotation CSVs (train.csv, "
+                    "validate.csv, ...). Leave out for the class-folder layout.")
+flags.DEFINE_string("bair_view", "image_aux1", "bair: camera view, image_aux1 or image_main.")
+flags.DEFINE_string("tfds_name", None, "tfds: dataset name with config, e.g. ucf101/ucf101_1_256 or "
+                    "bair_robot_pushing_small.")
+flags.DEFINE_string("tfds_data_dir", None, "tfds: the TFDS data_dir where that dataset is prepared.")
+flags.DEFINE_string("tfds_dir", None, "tfds: a prepared TFDS version folder (instead of --tfds_name), e.g. "
+                    "~/tensorflow_datasets/ucf101/ucf101_1_256/2.0.0.")
+flags.DEFINE_string("tfds_video_key", None, "tfds: the video feature (default: video, else image_aux1).")
+flags.DEFINE_list("splits", None, "Splits to prepare (default: all the source has), e.g. train,test.")
+flags.DEFINE_enum("frame_format", "jpeg", ("jpeg", "png"), "Frame encoding: jpeg (small) or png (lossless).")
+flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality, 1..100.")
+flags.DEFINE_integer("min_frames", 16, "Skip videos with fewer frames than this.")
+flags.DEFINE_integer("max_frames", 0, "Keep at most this many frames of each video (0: all).")
+flags.DEFINE_integer("videos_per_shard", 64, "Videos per TFRecord shard.")
+flags.DEFINE_integer("workers", os.cpu_count() or 1, "Worker processes.")
+flags.DEFINE_bool("overwrite", False, "Start again in an output_dir that holds another preparation.")
+flags.DEFINE_bool("progress", True, "Show a progress bar on stderr.")
+
+
+def make_source(source, video_dir=None, splits_dir=None, ucf_split=1, annotations_dir=None, bair_view="image_aux1",
+                tfds_name=None, tfds_data_dir=None, tfds_dir=None, tfds_video_key=None):
+    """The source reader object for `source` from explicit arguments; raises DataError for missing ones."""
+    # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.data import sources_bair, sources_kinetics, sources_tfds, sources_ucf101
+    from dvdgan_tf.errors import DataError
+
+    def need(value, flag):
+        if not value:
+            raise DataError(f"--source={source} needs {flag}")
+        return value
+
+    if source == "ucf101":
+        return sources_ucf101.UCF101Source(need(video_dir, "--video_dir"), need(splits_dir, "--splits_dir"), ucf_split)
+    if source == "kinetics600":
+        return sources_kinetics.KineticsSource(need(video_dir, "--video_dir"), annotations_dir)
+    if source == "bair":
+        return sources_bair.BairSource(need(video_dir, "--video_dir"), bair_view)
+    if source == "tfds":
+        if not (tfds_dir or tfds_name):
+            raise DataError("--source=tfds needs --tfds_name (with --tfds_data_dir) or --tfds_dir")
+        return sources_tfds.TfdsSource(tfds_name, tfds_data_dir and os.path.expanduser(tfds_data_dir),
+                                       tfds_dir and os.path.expanduser(tfds_dir), tfds_video_key)
+    raise DataError(f"--source must be one of {SOURCES}, got {source!r}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.data import prepare
+    from dvdgan_tf.errors import DvdganError
+    try:
+        for flag in ("source", "output_dir", "resolution"):
+            if FLAGS[flag].value is None:
+                raise app.UsageError(f"--{flag} is required")
+        source = make_source(FLAGS.source, FLAGS.video_dir, FLAGS.splits_dir, FLAGS.ucf_split, FLAGS.annotations_dir,
+                             FLAGS.bair_view, FLAGS.tfds_name, FLAGS.tfds_data_dir, FLAGS.tfds_dir,
+                             FLAGS.tfds_video_key)
+        options = prepare.Options(FLAGS.resolution, FLAGS.frame_format, FLAGS.jpeg_quality, FLAGS.min_frames,
+                                  FLAGS.max_frames, FLAGS.videos_per_shard)
+        summary = prepare.prepare(source, FLAGS.output_dir, options, splits=FLAGS.splits, workers=FLAGS.workers,
+                                  overwrite=FLAGS.overwrite, show_progress=FLAGS.progress)
+    except DvdganError as e:
+        print(f"dvdgan-prepare-data: error: {e}", file=sys.stderr)
+        return 2
+    print(summary.text())
+    return 0
+
+
+def run():
+    """Console-script entry point."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,292 @@
+"""Preparing a raw source into the prepared-data format of `records`: resumable, parallel, never partial.
+
+`prepare(source, output_dir, options)` lists the source, writes (or checks, when resuming) the plan, then writes
+every shard that is not complete yet, in worker processes when `workers > 1`. A shard's TFRecord file and its
+.json appear only when complete (temporary name, then rename), so an interrupted run keeps its complete shards
+and a re-run of the same command writes only the rest; no video is written twice. Bad inputs (unreadable or
+corrupt files, videos shorter than `min_frames`, unknown labels, missing files, empty folders) are counted,
+logged with their name and listed in skipped.tsv; the run goes on. dataset.json is written last; a run that
+wrote no usable video raises `DataError`.
+"""
+import collections
+import concurrent.futures
+import dataclasses
+import datetime
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+
+from dvdgan_tf import progress
+from dvdgan_tf.data import records, sources
+from dvdgan_tf.errors import DataError
+
+LOGGED_PER_REASON = 10  # skipped inputs logged one by one per reason; the rest are only in skipped.tsv
+_OUR_FILE = re.compile(r"^(\.tmp-.*|.+-\d{5}-of-\d{5}\.(tfrecord|json)|" + "|".join(
+    re.escape(n) for n in (records.METADATA_FILE, records.PLAN_FILE, records.CLASS_INDEX_FILE,
+                           records.SKIPPED_FILE)) + ")$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """resolution: short side of the stored frames in pixels (the config's RESOLUTION or more).
+    frame_format: 'jpeg' (default, quality `jpeg_quality`) or 'png' (lossless, about 20x larger).
+    min_frames: videos with fewer frames are skipped as too short. max_frames: keep at most this many frames of
+    each video (0: all). videos_per_shard: videos per TFRecord shard (BAIR: one input file per shard)."""
+    resolution: int
+    frame_format: str = "jpeg"
+    jpeg_quality: int = 90
+    min_frames: int = 16
+    max_frames: int = 0
+    videos_per_shard: int = 64
+
+    def check(self):
+        if self.resolution < 1:
+            raise DataError(f"--resolution must be a positive number of pixels, got {self.resolution}")
+        if self.frame_format not in records.FRAME_FORMATS:
+            raise DataError(f"--frame_format must be one of {records.FRAME_FORMATS}, got {self.frame_format!r}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise DataError(f"--jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        if self.min_frames < 1 or self.max_frames < 0 or self.videos_per_shard < 1:
+            raise DataError("--min_frames and --videos_per_shard must be at least 1, --max_frames at least 0")
+        if self.max_frames and self.max_frames < self.min_frames:
+            raise DataError(f"--max_frames={self.max_frames} is below --min_frames={self.min_frames}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardJob:
+    """One shard to write: which units of which source, and where."""
+    source: object
+    split: str
+    name: str
+    units: tuple
+    output_dir: str
+    options: Options
+
+
+@dataclasses.dataclass
+class Summary:
+    """What a preparation produced: videos per split, skipped inputs per reason, shards written and kept."""
+    output_dir: str
+    videos: dict
+    skipped: dict
+    kept_after_error: int
+    shards_written: int
+    shards_kept: int
+
+    def text(self):
+        lines = [f"prepared data in {self.output_dir}: " + (", ".join(
+            f"{split} {n} videos" for split, n in sorted(self.videos.items())) or "no videos"),
+                 f"shards: {self.shards_written} written now, {self.shards_kept} kept from an earlier run"]
+        if self.skipped:
+            lines.append("skipped: " + ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+                         + f" (list in {os.path.join(self.output_dir, records.SKIPPED_FILE)})")
+        if self.kept_after_error:
+            lines.append(f"{self.kept_after_error} videos kept up to a decoding error (see the log)")
+        return "\n".join(lines)
+
+
+class _SkipLog:
+    """Logs the first LOGGED_PER_REASON skipped inputs of each reason, counts the rest."""
+
+    def __init__(self):
+        self.counts = collections.Counter()
+
+    def add(self, reason, source, detail):
+        self.counts[reason] += 1
+        if self.counts[reason] <= LOGGED_PER_REASON:
+            progress.log(f"skipped {source} ({reason}): {detail}")
+        elif self.counts[reason] == LOGGED_PER_REASON + 1:
+            progress.log(f"more inputs skipped as {reason}: all are listed in {records.SKIPPED_FILE} at the end")
+
+
+def _shard_stats(job, on_unit=None):
+    stats = {"num_videos": 0, "frame_counts": collections.Counter(), "skipped": [], "notes": []}
+
+    def examples():
+        for unit in job.units:
+            for item in job.source.read(unit, job.options.resolution, job.options.max_frames):
+                if isinstance(item, sources.Skip):
+                    stats["skipped"].append([item.reason, item.source, item.detail])
+                    continue
+                num_frames = len(item.frames)
+                if num_frames < job.options.min_frames:
+                    stats["skipped"].append([sources.TOO_SHORT, item.source,
+                                             f"{num_frames} frames, fewer than --min_frames={job.options.min_frames}"])
+                    continue
+                if item.note:
+                    stats["notes"].append([item.source, item.note])
+                stats["num_videos"] += 1
+                stats["frame_counts"][str(num_frames)] += 1
+                yield records.video_example(item.frames, item.label, item.source, item.fps,
+                                            job.options.frame_format, job.options.jpeg_quality)
+            if on_unit:
+                on_unit(1)
+
+    return stats, examples()
+
+
+def write_shard(job, on_unit=None):
+    """Writes one shard (TFRecord, then its .json: both atomic) and returns its stats dict.
+    on_unit(1) is called after each unit is read."""
+    stats, examples = _shard_stats(job, on_unit)
+    records.write_records_atomic(os.path.join(job.output_dir, job.name + ".tfrecord"), examples)
+    stats["frame_counts"] = dict(stats["frame_counts"])
+    records.write_json_atomic(os.path.join(job.output_dir, job.name + ".json"), stats)
+    return stats
+
+
+def _is_complete(output_dir, name):
+    return all(os.path.isfile(os.path.join(output_dir, name + ext)) for ext in (".tfrecord", ".json"))
+
+
+def _plan(source, listing, options):
+    def fingerprint(shards):
+        keys = json.dumps([[[u.key, u.label] for u in shard] for shard in shards]).encode("utf-8")
+        return hashlib.sha256(keys).hexdigest()
+
+    return {"format": records.FORMAT_NAME, "version": records.FORMAT_VERSION, "source": source.name,
+            "settings": source.settings(), "options": dataclasses.asdict(options),
+            "class_names": listing.class_names,
+            "splits": {split: {"num_shards": len(shards), "num_units": sum(len(s) for s in shards),
+                               "fingerprint": fingerprint(shards)} for split, shards in listing.shards.items()}}
+
+
+def _start_or_resume(output_dir, plan, overwrite):
+    """Writes the plan and class index, or checks that an existing plan is the same. Returns True if resuming."""
+    plan_path = os.path.join(output_dir, records.PLAN_FILE)
+    if overwrite:
+        for name in os.listdir(output_dir):
+            if _OUR_FILE.match(name):
+                os.remove(os.path.join(output_dir, name))
+    elif os.path.isfile(plan_path):
+        with open(plan_path, encoding="utf-8") as f:
+            old = json.load(f)
+        if old != json.loads(json.dumps(plan)):
+            changed = sorted(k for k in set(old) | set(plan) if old.get(k) != json.loads(json.dumps(plan)).get(k))
+            raise DataError(f"{output_dir} holds a preparation with other inputs or settings (differing: "
+                            f"{', '.join(changed)}); re-run with the same arguments to resume it, or pass "
+                            "--overwrite to start again, or choose another --output_dir")
+        for name in os.listdir(output_dir):
+            if name.startswith(".tmp-"):  # left by an interrupted run: never published, so never read
+                os.remove(os.path.join(output_dir, name))
+        return True
+    records.write_text_atomic(os.path.join(output_dir, records.CLASS_INDEX_FILE),
+                              records.class_index_text(plan["class_names"]))
+    records.write_json_atomic(plan_path, plan)
+    return False
+
+
+def _jobs(source, listing, output_dir, options):
+    jobs = []
+    for split, shards in sorted(listing.shards.items()):
+        for i, units in enumerate(shards):
+            jobs.append(ShardJob(source, split, records.shard_name(split, i, len(shards)), tuple(units),
+                                 output_dir, options))
+    return jobs
+
+
+def _run_jobs(jobs, workers, on_done, bar):
+    """Writes the shards of `jobs`, calling on_done(job, stats) after each; in-process when workers == 1."""
+    done = 0
+
+    def advance(n):
+        nonlocal done
+        done += n
+        bar.update(done)
+
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            on_done(job, write_shard(job, advance))
+        return
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(write_shard, job): job for job in jobs}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                job = futures[future]
+                advance(len(job.units))
+                on_done(job, future.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def prepare(source, output_dir, options, splits=None, workers=1, overwrite=False, on_shard_done=None,
+            show_progress=True):
+    """Prepares `source` into `output_dir` (created if needed); resumes an interrupted run with the same inputs.
+
+    splits: names of the source's splits to prepare (None: all). workers: processes writing shards.
+    on_shard_done(shard_name): called after each shard is published. Returns a `Summary`; raises `DataError`
+    for unusable inputs or when no usable video was written.
+    """
+    options.check()
+    listing = source.listing(options.videos_per_shard)
+    if splits:
+        unknown = sorted(set(splits) - set(listing.shards))
+        if unknown:
+            raise DataError(f"split(s) {unknown} not in the source; it has {sorted(listing.shards)}")
+        listing.shards = {s: listing.shards[s] for s in splits}
+    os.makedirs(output_dir, exist_ok=True)
+    skip_log = _SkipLog()
+    for skip in listing.skipped:
+        skip_log.add(skip.reason, skip.source, skip.detail)
+    plan = _plan(source, listing, options)
+    _start_or_resume(output_dir, plan, overwrite)
+    jobs = _jobs(source, listing, output_dir, options)
+    todo = [job for job in jobs if not _is_complete(output_dir, job.name)]
+    kept = len(jobs) - len(todo)
+    if kept:
+        progress.log(f"resuming: {kept} of {len(jobs)} shards are complete and kept")
+
+    def on_done(job, stats):
+        for reason, name, detail in stats["skipped"]:
+            skip_log.add(reason, name, detail)
+        for name, note in stats["notes"]:
+            progress.log(f"kept {name} up to a decoding error: {note}")
+        if on_shard_done:
+            on_shard_done(job.name)
+
+    with progress.ProgressBar(sum(len(j.units) for j in todo), enabled=show_progress, unit="input",
+                              description=f"preparing {source.name}") as bar:
+        _run_jobs(todo, workers, on_done, bar)
+    summary = _finish(output_dir, plan, jobs, listing.skipped)
+    summary.shards_written, summary.shards_kept = len(todo), kept
+    if not sum(summary.videos.values()):
+        raise DataError(summary.text() + "\nnothing usable was written: check the inputs named in the log")
+    return summary
+
+
+def _finish(output_dir, plan, jobs, listing_skipped):
+    """Aggregates the shards' stats into dataset.json and skipped.tsv. Returns a `Summary` (shard counts 0)."""
+    splits = {split: {"num_videos": 0, "shards": [], "frame_counts": collections.Counter()}
+              for split in plan["splits"]}
+    skipped = [[s.reason, s.source, s.detail] for s in listing_skipped]
+    kept_after_error = 0
+    for job in jobs:
+        with open(os.path.join(output_dir, job.name + ".json"), encoding="utf-8") as f:
+            stats = json.load(f)
+        split = splits[job.split]
+        split["num_videos"] += stats["num_videos"]
+        split["frame_counts"].update(stats["frame_counts"])
+        if stats["num_videos"]:
+            split["shards"].append({"file": job.name + ".tfrecord", "num_videos": stats["num_videos"]})
+        skipped += stats["skipped"]
+        kept_after_error += len(stats["notes"])
+    for split in splits.values():
+        split["frame_counts"] = dict(sorted(split["frame_counts"].items(), key=lambda kv: int(kv[0])))
+    records.write_text_atomic(os.path.join(output_dir, records.SKIPPED_FILE),
+                              "".join("\t".join(str(x).replace("\t", " ").replace("\n", " ") for x in row) + "\n"
+                                      for row in skipped))
+    videos = {name: split["num_videos"] for name, split in splits.items()}
+    if sum(videos.values()):
+        options = plan["options"]
+        records.write_json_atomic(os.path.join(output_dir, records.METADATA_FILE), {
+            "format": records.FORMAT_NAME, "version": records.FORMAT_VERSION, "source": plan["source"],
+            "settings": plan["settings"], "resolution": options["resolution"],
+            "frame_format": options["frame_format"], "jpeg_quality": options["jpeg_quality"],
+            "min_frames": options["min_frames"], "max_frames": options["max_frames"],
+            "num_classes": len(plan["class_names"]), "splits": splits,
+            "skipped": dict(collections.Counter(row[0] for row in skipped)),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+    return Summary(output_dir, videos, dict(collections.Counter(row[0] for row in skipped)), kept_after_error,
+                   0, 0)

@@ -1,0 +1,50 @@
+"""The dvdgan-prepare-data binary: summary and exit 0 when videos were written, a clean error and exit 2 when
+nothing usable was, or when arguments are missing."""
+import json
+import os
+import subprocess
+import sys
+
+from data_video_fixtures import pattern_frames, write_garbage, write_video
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_prepare(*args):
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "dvdgan_tf.cli.prepare_data", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_prepares_class_folders_and_reports(tmp_path):
+    for rel, seed in (("running/a.mp4", 0), ("running/b.avi", 1), ("jumping/c.mp4", 2)):
+        write_video(str(tmp_path / "videos" / rel), pattern_frames(10, 16, 24, seed))
+    write_garbage(str(tmp_path / "videos" / "jumping" / "broken.mp4"))
+    out = tmp_path / "out"
+    result = run_prepare("--source=kinetics600", f"--video_dir={tmp_path / 'videos'}", f"--output_dir={out}",
+                         "--resolution=8", "--min_frames=4", "--workers=1")
+    assert result.returncode == 0, result.stderr
+    assert "train 3 videos" in result.stdout and "1 unreadable" in result.stdout
+    assert "skipped jumping/broken.mp4 (unreadable)" in result.stderr
+    assert "preparing kinetics600" in result.stderr  # the progress bar
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["num_classes"] == 2 and meta["resolution"] == 8
+    assert (out / "classes.txt").read_text() == "0 jumping\n1 running\n"
+
+
+def test_nothing_usable_exits_2_without_traceback(tmp_path):
+    write_garbage(str(tmp_path / "videos" / "a" / "x.mp4"))
+    result = run_prepare("--source=kinetics600", f"--video_dir={tmp_path / 'videos'}",
+                         f"--output_dir={tmp_path / 'out'}", "--resolution=8", "--noprogress", "--workers=1")
+    assert result.returncode == 2
+    assert "dvdgan-prepare-data: error:" in result.stderr and "nothing usable was written" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_source_arguments_exit_2(tmp_path):
+    result = run_prepare("--source=ucf101", f"--video_dir={tmp_path}", f"--output_dir={tmp_path / 'o'}",
+                         "--resolution=128")
+    assert result.returncode == 2 and "--source=ucf101 needs --splits_dir" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = run_prepare("--source=bair", f"--output_dir={tmp_path / 'o'}")
+    assert result.returncode != 0 and "--resolution is required" in result.stderr

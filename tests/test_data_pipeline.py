@@ -1,0 +1,196 @@
+"""The tf.data pipeline over prepared data: exact clips in evaluation, valid random clips in training,
+determinism, per-host sharding, on-the-fly resizing, gin binding and the errors that name their fix."""
+import json
+import os
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from data_video_fixtures import decode_reference, make_ucf101
+from dvdgan_tf.data import pipeline, prepare, records
+from dvdgan_tf.data.sources_ucf101 import UCF101Source
+from dvdgan_tf.errors import DataError
+
+T, STRIDE, R = 4, 2, 16  # clips of 4 frames every 2nd frame: 7 of the videos' 14 frames
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """UCF-101 layout prepared as PNG at short side 16 (the 40x30 videos become 21x16)."""
+    video_dir, splits_dir, good = make_ucf101(str(tmp_path_factory.mktemp("ucf")))
+    out = str(tmp_path_factory.mktemp("prepared"))
+    prepare.prepare(UCF101Source(video_dir, splits_dir), out,
+                    prepare.Options(resolution=16, frame_format="png", min_frames=8, videos_per_shard=2),
+                    show_progress=False)
+    return out, video_dir, good
+
+
+def _videos_in_shard_order(out, split):
+    """[(source, label)] in the order of the published shards (read with plain TF)."""
+    meta = json.loads(open(os.path.join(out, records.METADATA_FILE), encoding="utf-8").read())
+    order = []
+    for shard in meta["splits"][split]["shards"]:
+        for record in tf.data.TFRecordDataset(os.path.join(out, shard["file"])):
+            f = tf.train.Example.FromString(record.numpy()).features.feature
+            order.append((f["source"].bytes_list.value[0].decode(), f["label"].int64_list.value[0]))
+    return order
+
+
+def _scaled(frames):
+    return frames.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def _collect(ds, batches=None):
+    videos, labels = [], []
+    for video, label in (ds if batches is None else ds.take(batches)):
+        videos.append(video.numpy())
+        labels.append(label.numpy())
+    return np.concatenate(videos), np.concatenate(labels)
+
+
+def test_evaluation_gives_centred_clips_equal_to_decoded_resized_frames(prepared):
+    out, video_dir, _ = prepared
+    ds = pipeline.prepared_videos(2, T, R, 3, training=False, data_dir=out, frame_stride=STRIDE)
+    assert ds.element_spec[0].shape.as_list() == [2, T, R, R, 3] and ds.element_spec[1].dtype == tf.int32
+    videos, labels = _collect(ds)
+    assert len(videos) == 4
+    unmatched = dict(_videos_in_shard_order(out, "train"))
+    for video, label in zip(videos, labels):  # one pass over the 4 videos, each exactly once
+        reference = {source: decode_reference(os.path.join(video_dir, source), 16, 21) for source in unmatched}
+        start, left = (14 - 7) // 2, (21 - 16) // 2
+        matches = [source for source, ref in reference.items()
+                   if np.allclose(video, _scaled(ref[start:start + 7:STRIDE, :, left:left + 16]), atol=1e-6)]
+        assert len(matches) == 1 and unmatched.pop(matches[0]) == label
+    np.testing.assert_array_equal(_collect(ds)[1], labels)  # the same order again
+    assert videos.min() >= -1.0 and videos.max() <= 1.0
+
+
+def test_frame_stride_one_for_prediction(prepared):
+    out, video_dir, _ = prepared
+    videos, _ = _collect(pipeline.prepared_videos(1, 11, R, 3, training=False, data_dir=out, split="test"))
+    source, _ = _videos_in_shard_order(out, "test")[0]
+    reference = decode_reference(os.path.join(video_dir, source), 16, 21)
+    np.testing.assert_allclose(videos[0], _scaled(reference[1:12, :, 2:18]), atol=1e-6)  # start (14 - 11) // 2
+
+
+def test_training_clips_are_random_valid_windows_and_repeat(prepared):
+    out, video_dir, good = prepared
+    ds = pipeline.prepared_videos(2, T, R, 3, training=True, seed=1, data_dir=out, frame_stride=STRIDE,
+                                  deterministic=True)
+    videos, labels = _collect(ds, batches=12)  # 24 clips from 4 videos: repeats
+    references = {rel: _scaled(decode_reference(os.path.join(video_dir, rel), 16, 21))
+                  for rel, (_, split) in good.items() if split == "train"}
+    starts, lefts, seen = set(), set(), set()
+    for video, label in zip(videos, labels):
+        matches = [(rel, s, x) for rel, ref in references.items() for s in range(8) for x in range(6)
+                   if np.allclose(video, ref[s:s + 7:STRIDE, :, x:x + 16], atol=1e-6)]
+        assert matches, "a training clip is not a strided window of a prepared video"
+        rel, s, x = matches[0]
+        assert good[rel][0] == label
+        starts.add(s), lefts.add(x), seen.add(rel)
+    assert len(starts) > 2 and len(lefts) > 2 and seen == set(references)
+
+
+def test_deterministic_training_repeats_for_a_seed(prepared):
+    out, _, _ = prepared
+
+    def first_batches(seed):
+        return _collect(pipeline.prepared_videos(2, T, R, 3, training=True, seed=seed, data_dir=out,
+                                                 frame_stride=STRIDE, deterministic=True), batches=3)
+
+    a, b, c = first_batches(5), first_batches(5), first_batches(6)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("split, batch_size", [("train", 2), ("test", 1)])  # 2 shards; 1 shard: by element
+def test_input_pipelines_read_disjoint_parts_covering_everything(prepared, split, batch_size):
+    out, _, _ = prepared
+    everything, _ = _collect(pipeline.prepared_videos(batch_size, T, R, 3, training=False, data_dir=out,
+                                                      frame_stride=STRIDE, split=split))
+    parts = [_collect(pipeline.prepared_videos(batch_size, T, R, 3, training=False, data_dir=out,
+                                               frame_stride=STRIDE, split=split,
+                                               input_context=tf.distribute.InputContext(2, i, batch_size)))[0]
+             for i in range(2)]
+    assert [len(p) for p in parts] == [len(everything) // 2] * 2
+    keys = [sorted(v.tobytes() for v in p) for p in parts]
+    assert not set(keys[0]) & set(keys[1])
+    assert sorted(keys[0] + keys[1]) == sorted(v.tobytes() for v in everything)
+
+
+def test_larger_prepared_data_is_resized_then_centre_cropped(prepared):
+    out, video_dir, _ = prepared
+    videos, _ = _collect(pipeline.prepared_videos(2, T, 8, 3, training=False, data_dir=out, frame_stride=STRIDE))
+    assert videos.shape == (4, T, 8, 8, 3)
+    source, _ = _videos_in_shard_order(out, "train")[0]
+    reference = decode_reference(os.path.join(video_dir, source), 16, 21)[3:10:STRIDE].astype(np.float32)
+    small = tf.image.resize(reference, (8, 11), method="area").numpy()[:, :, 1:9]  # 21 * 8 / 16 = 10.5 -> 11
+    np.testing.assert_allclose(videos[0], small / 127.5 - 1.0, atol=1e-4)
+    train = _collect(pipeline.prepared_videos(2, T, 8, 3, training=True, data_dir=out, frame_stride=STRIDE), 2)[0]
+    assert train.shape == (4, T, 8, 8, 3)
+
+
+def test_jpeg_data_through_the_cropping_decoder(prepared, tmp_path):
+    _, video_dir, _ = prepared
+    splits_dir = os.path.join(os.path.dirname(video_dir), "ucfTrainTestlist")
+    out = str(tmp_path)
+    prepare.prepare(UCF101Source(video_dir, splits_dir), out,
+                    prepare.Options(resolution=16, min_frames=8, videos_per_shard=8), splits=["train"],
+                    show_progress=False)
+    videos, _ = _collect(pipeline.prepared_videos(4, T, R, 3, training=False, data_dir=out, frame_stride=STRIDE))
+    for video, (source, _) in zip(videos, _videos_in_shard_order(out, "train")):
+        reference = decode_reference(os.path.join(video_dir, source), 16, 21)
+        assert np.abs(video - _scaled(reference[3:10:STRIDE, :, 2:18])).mean() < 3.0 / 127.5
+
+
+def test_data_dir_is_one_gin_parameter(prepared):
+    out, _, _ = prepared
+    gin.clear_config()
+    try:
+        gin.parse_config([f"prepared_videos.data_dir = '{out}'", "prepared_videos.frame_stride = 2"])
+        videos, labels = _collect(pipeline.prepared_videos(2, T, R, 3, training=False))
+        assert videos.shape == (4, T, R, R, 3) and labels.dtype == np.int32
+    finally:
+        gin.clear_config()
+
+
+def test_missing_data_names_the_preparation_commands(tmp_path):
+    missing = str(tmp_path / "data" / "ucf101")
+    with pytest.raises(DataError) as e:
+        pipeline.prepared_videos(2, 16, 128, 101, data_dir=missing)
+    message = str(e.value)
+    assert "does not exist" in message
+    for command in (f"dvdgan-prepare-data --source=ucf101 --video_dir=/path/to/UCF-101 "
+                    f"--splits_dir=/path/to/ucfTrainTestlist --output_dir={missing} --resolution=128",
+                    "--source=kinetics600", f"--source=bair --video_dir=/path/to/softmotion30_44k "
+                    f"--output_dir={missing} --resolution=64", "prepared_videos.data_dir"):
+        assert command in message
+    with pytest.raises(DataError, match="holds no prepared data"):
+        pipeline.prepared_videos(2, 16, 128, 101, data_dir=str(tmp_path))
+
+
+def test_incomplete_preparation_says_to_resume(tmp_path):
+    (tmp_path / records.PLAN_FILE).write_text("{}")
+    with pytest.raises(DataError, match="incomplete.*re-run the same dvdgan-prepare-data command"):
+        pipeline.prepared_videos(2, 16, 128, 101, data_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_classes": 101}, "holds 3 classes but the config has NUM_CLASSES = 101"),
+    ({"resolution": 32}, "short side 16 pixels, less than the config's RESOLUTION = 32.*--resolution=32"),
+    ({"num_frames": 16}, "0 videos of at least 31 frames"),
+    ({"split": "val"}, "no videos in split 'val'; it has \\['test', 'train'\\]"),
+])
+def test_mismatched_config_raises_data_error(prepared, kwargs, message):
+    out, _, _ = prepared
+    args = {"batch_size": 2, "num_frames": T, "resolution": R, "num_classes": 3, "data_dir": out,
+            "frame_stride": STRIDE, **kwargs}
+    with pytest.raises(DataError, match=message):
+        pipeline.prepared_videos(**args)
+
+
+def test_class_index_reader_is_exposed(prepared):
+    assert pipeline.read_class_index(prepared[0]) == ["ApplyEyeMakeup", "Basketball", "YoYo"]
