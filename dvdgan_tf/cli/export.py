@@ -1,0 +1,43 @@
+"""dvdgan-export: writes a training run's EMA generator, from one of its checkpoints, as a SavedModel.
+
+    dvdgan-export --model_dir=runs/demo --out=exports/demo            # the latest checkpoint
+    dvdgan-export --model_dir=runs/demo --step=2000 --out=exports/demo_2000
+"""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "The dvdgan-train model dir (holds operative_config.gin and checkpoints/).")
+flags.DEFINE_integer("step", None, "Training step of the checkpoint to export (default: the latest).")
+flags.DEFINE_string("out", None, "Folder to write the SavedModel to (replaced if it already holds an export).")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from dvdgan_tf.errors import ConfigError, DvdganError  # pylint: disable=import-outside-toplevel
+    try:
+        if not FLAGS.model_dir or not FLAGS.out:
+            raise ConfigError("both --model_dir (a dvdgan-train model dir) and --out (the export folder) are "
+                              "needed, e.g. dvdgan-export --model_dir=runs/demo --out=exports/demo.")
+        from dvdgan_tf import export  # pylint: disable=import-outside-toplevel
+        print(f"dvdgan-export: restoring the EMA generator from {FLAGS.model_dir} ...", file=sys.stderr)
+        path, step = export.export_checkpoint(FLAGS.model_dir, FLAGS.out, FLAGS.step)
+    except DvdganError as e:
+        print(f"dvdgan-export: error: {e}", file=sys.stderr)
+        return 2
+    print(f"exported the EMA generator of step {step} to {path}")
+    return 0
+
+
+def run():
+    """Console-script entry point."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
