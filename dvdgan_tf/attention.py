@@ -8,6 +8,7 @@ width, then time, with maps of H*H*W*T, W*W*H*T and T*T*H*W entries per sample.
 import keras
 import tensorflow as tf
 
+from dvdgan_tf.layer_tracking import track
 from dvdgan_tf.spectral_norm import SNDense
 
 TIME, HEIGHT, WIDTH = 1, 2, 3
@@ -77,7 +78,7 @@ class SeparableSelfAttention(keras.layers.Layer):
 
     def __init__(self, kernel_initializer="orthogonal", **kwargs):
         super().__init__(**kwargs)
-        self.stages = [SelfAttention((axis,), kernel_initializer=kernel_initializer, name=name)
+        self.stages = [track(self, SelfAttention((axis,), kernel_initializer=kernel_initializer, name=name))
                        for axis, name in ((HEIGHT, "height"), (WIDTH, "width"), (TIME, "time"))]
 
     def build(self, input_shape):

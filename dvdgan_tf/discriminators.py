@@ -11,6 +11,7 @@ from dvdgan_tf.attention import HEIGHT, WIDTH, SelfAttention, make_attention
 from dvdgan_tf.architecture import D_MULTIPLIERS, num_doublings, resolve_multipliers
 from dvdgan_tf.blocks import DBlock, avgpool
 from dvdgan_tf.input_checks import check_labels, check_video
+from dvdgan_tf.layer_tracking import track
 from dvdgan_tf.spectral_norm import SNDense, SNEmbedding
 
 
@@ -50,15 +51,19 @@ class _ProjectionDiscriminator(keras.Model):
         res = input_resolution
         for i, m in enumerate(mults):
             rank = block_ranks[i] if i < len(block_ranks) else 2
-            self.layers_.append(DBlock(ch * m, rank=rank, downsample=res > 1, preactivation=i > 0,
-                                       pool_time=pool_time and rank == 3, kernel_initializer=kernel_initializer,
-                                       name=f"block_{i}"))
+            self.layers_.append(track(self, DBlock(
+                ch * m, rank=rank, downsample=res > 1, preactivation=i > 0, pool_time=pool_time and rank == 3,
+                kernel_initializer=kernel_initializer, name=f"block_{i}")))
             res = max(res // 2, 1)
             if res in attention_resolutions:
-                self.layers_.append(attention_factory(f"attention_{res}"))
+                self.layers_.append(track(self, attention_factory(f"attention_{res}")))
         self.linear = SNDense(1, kernel_initializer=kernel_initializer, name="linear")
         self.embed = SNEmbedding(num_classes, ch * mults[-1], kernel_initializer=kernel_initializer,
                                  name="embed")
+
+    def build(self, video_shape, labels_shape):
+        """Sub-layers build on the first call; declaring this spares Keras a second trace of ``call``."""
+        self.built = True
 
     def features(self, x, training=False):
         """[B, T, H, W, 3] -> [B, T', C]: the blocks, ReLU, then a sum over height and width."""
@@ -90,6 +95,7 @@ class SpatialDiscriminator(_ProjectionDiscriminator):
                          resolution, (), kernel_initializer, attn, name=name, **kwargs)
         self.k = k
         self.seed_generator = keras.random.SeedGenerator(seed, name="frame_seed")
+        self.frame_seed_state = self.seed_generator.state  # so tf.train.Checkpoint saves the generator's state
 
     def sample_frames(self, video, frame_seed=None):
         """Picks k frames per video: [B, T, H, W, C] -> ([B, k, H, W, C], indices [B, k])."""

@@ -8,6 +8,7 @@ from dvdgan_tf.attention import SelfAttention, SeparableSelfAttention, make_atte
 from dvdgan_tf.blocks import GBlock
 from dvdgan_tf.convgru import ConvGRU
 from dvdgan_tf.input_checks import check_labels
+from dvdgan_tf.layer_tracking import track
 from dvdgan_tf.normalization import ConditionalBatchNorm
 from dvdgan_tf.spectral_norm import SNConv, SNDense, SNEmbedding
 
@@ -65,8 +66,14 @@ class Generator(keras.Model):
                 res = 4 * 2 ** i
                 stage = [("attn", SeparableSelfAttention(init, name=f"attention_{res}"))] if i == n - 1 else []
                 self.stages.append(stage + [("block", block(widths[i + 1], True, f"block_{res}"))])
+        for layer in self.grus + [layer for stage in self.stages for _, layer in stage]:
+            track(self, layer)
         self.out_bn = ConditionalBatchNorm(kernel_initializer=init, name="out_cbn")
         self.out_conv = SNConv(3, 3, kernel_initializer=init, name="out_conv")
+
+    def build(self, z_shape, labels_shape):
+        """Sub-layers build on the first call; declaring this spares Keras a second trace of ``call``."""
+        self.built = True
 
     def _run_stage(self, stage, x, cond, training):
         for kind, layer in stage:

@@ -3,6 +3,7 @@ import collections
 import math
 
 import keras
+import tensorflow as tf
 
 from dvdgan_tf.discriminators import build_spatial_discriminator, build_temporal_discriminator
 from dvdgan_tf.generator import build_generator
@@ -20,17 +21,26 @@ def build_networks(kernel_initializer="orthogonal"):
                     D_T=build_temporal_discriminator(kernel_initializer=kernel_initializer))
 
 
-def build_weights_symbolically(networks):
-    """Creates every weight by calling the networks on symbolic inputs (batch 1): no activation is computed.
-
-    Returns the symbolic output shapes {name: shape}.
-    """
-    g = networks.G
-    z = keras.Input(shape=(g.z_dim,), batch_size=1, name="z")
-    label = keras.Input(shape=(), batch_size=1, dtype="int32", name="label")
-    video = keras.Input(shape=(g.num_frames, g.resolution, g.resolution, 3), batch_size=1, name="video")
-    return {"G": tuple(g(z, label).shape), "D_S": tuple(networks.D_S(video, label).shape),
+def _call_all(networks, z, label, video):
+    return {"G": tuple(networks.G(z, label).shape), "D_S": tuple(networks.D_S(video, label).shape),
             "D_T": tuple(networks.D_T(video, label).shape)}
+
+
+def build_weights_symbolically(networks):
+    """Creates every weight by calling the networks on symbolic inputs (batch 1): no activation is computed,
+    but tracing takes seconds per network. Returns the output shapes {name: shape}."""
+    g = networks.G
+    return _call_all(networks, keras.Input(shape=(g.z_dim,), batch_size=1, name="z"),
+                     keras.Input(shape=(), batch_size=1, dtype="int32", name="label"),
+                     keras.Input(shape=(g.num_frames, g.resolution, g.resolution, 3), batch_size=1, name="video"))
+
+
+def build_weights_eagerly(networks):
+    """Creates every weight by one eager inference call on a batch of 1 (zeros): faster than tracing, at the
+    cost of one clip's activations. Returns the output shapes {name: shape}."""
+    g = networks.G
+    return _call_all(networks, tf.zeros([1, g.z_dim]), tf.zeros([1], tf.int32),
+                     tf.zeros([1, g.num_frames, g.resolution, g.resolution, 3]))
 
 
 def parameter_counts(networks):
