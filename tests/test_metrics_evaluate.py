@@ -142,17 +142,3 @@ def test_record_writers(tmp_path):
     described = evaluate.describe("fvd2048_16f,isucf2048x10", "i3d-id", "c3d-id")
     assert described["networks"] == {"i3d": "i3d-id", "c3d": "c3d-id"}
     assert described["protocols"]["fvd2048_16f"]["num_samples"] == 2048
-
-
-def test_npz_batches(tmp_path):
-    videos = np.random.default_rng(0).integers(0, 256, (5, 9, 8, 8, 3), dtype=np.uint8)
-    np.savez(tmp_path / "real.npz", videos=videos, other=np.zeros(2))
-    batches, key = evaluate.npz_batches(str(tmp_path / "real.npz"), batch_size=2)
-    np.testing.assert_array_equal(np.concatenate(list(batches)), videos)
-    assert key.startswith("npz:") and "real.npz:videos:" in key
-    np.savez(tmp_path / "two.npz", a=videos, b=videos)
-    with pytest.raises(DataError, match="name the one with the videos"):
-        evaluate.npz_batches(str(tmp_path / "two.npz"))
-    np.savez(tmp_path / "flat.npz", videos=np.zeros((5, 8, 8, 3), np.uint8))
-    with pytest.raises(DataError, match=r"\[N, T, H, W, 3\]"):
-        evaluate.npz_batches(str(tmp_path / "flat.npz"))

@@ -119,9 +119,9 @@ def test_bad_inputs_raise_clear_errors(i3d_classifier):
 def test_export_loads_with_hub_like_the_tfhub_module_and_by_url_offline(i3d_classifier, tmp_path, monkeypatch):
     """dvdgan-export-i3d --tfhub_cache: hub.load(dir) and hub.load(URL) (from $TFHUB_CACHE_DIR, no network)."""
     import tensorflow_hub as hub
-    from dvdgan_tf.cli import export_i3d
+    from dvdgan_tf.metrics import i3d_export
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub_cache"))
-    out = export_i3d.export(None, tfhub_cache=True, overwrite=False)
+    out = i3d_export.export_to_tfhub_cache()
     assert out == str(tmp_path / "hub_cache" / "092225fb776e28d6d64ac605ab6be03f18dd2027")
     videos = tf.random.stateless_uniform([2, 9, 224, 224, 3], seed=[1, 2], minval=-1, maxval=1)
     expected = i3d_classifier.outputs(videos)

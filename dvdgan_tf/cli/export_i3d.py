@@ -21,16 +21,13 @@ flags.DEFINE_bool("overwrite", False, "Replace a non-empty --out folder.")
 
 
 def export(out, tfhub_cache, overwrite):
-    """Library call behind the binary; returns the folder written."""
+    """Library calls behind the binary; returns the folder written."""
     from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
-    from dvdgan_tf.metrics import classifiers, i3d_export  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.metrics import i3d_export  # pylint: disable=import-outside-toplevel
     if bool(out) == bool(tfhub_cache):
         raise ConfigError("give exactly one of --out=DIR or --tfhub_cache.")
     if tfhub_cache:
-        if not os.environ.get("TFHUB_CACHE_DIR"):
-            raise ConfigError("--tfhub_cache needs $TFHUB_CACHE_DIR set (tensorflow-hub's cache folder), e.g. "
-                              "export TFHUB_CACHE_DIR=~/.cache/tfhub_modules.")
-        out = classifiers.tfhub_cache_path(classifiers.TFHUB_I3D_400)
+        return i3d_export.export_to_tfhub_cache(overwrite=overwrite)
     return i3d_export.export_i3d(out, overwrite=overwrite)
 
 

@@ -318,26 +318,3 @@ def append_jsonl(path, record):
         f.flush()
         os.fsync(f.fileno())
     return path
-
-
-def npz_batches(path, batch_size=16, key=None):
-    """Batches of uint8 videos [b, T, H, W, 3] from an .npz file (array ``key``, or its only array).
-
-    Returns (iterator, dataset_key): the key names the file by absolute path, size and modification time.
-    """
-    if not os.path.isfile(path):
-        raise DataError(f"--real_npz file {path} does not exist.")
-    with np.load(path, allow_pickle=False) as f:
-        keys = f.files
-        if key is None:
-            if len(keys) != 1 and "videos" not in keys:
-                raise DataError(f"{path} holds arrays {keys}; name the one with the videos (or call it 'videos').")
-            key = "videos" if "videos" in keys else keys[0]
-        if key not in keys:
-            raise DataError(f"{path} has no array {key!r} (has {keys}).")
-        videos = f[key]
-    if videos.ndim != 5 or videos.shape[-1] != 3:
-        raise DataError(f"{path}:{key} must be videos [N, T, H, W, 3], got shape {list(videos.shape)}.")
-    stat = os.stat(path)
-    dataset_key = f"npz:{os.path.abspath(path)}:{key}:{stat.st_size}:{stat.st_mtime_ns}"
-    return (videos[i:i + batch_size] for i in range(0, len(videos), batch_size)), dataset_key

@@ -13,6 +13,7 @@ import tempfile
 import tensorflow as tf
 
 from dvdgan_tf.errors import ConfigError
+from dvdgan_tf.metrics import classifiers
 from dvdgan_tf.metrics import i3d as i3d_lib
 
 _SPEC = tf.TensorSpec([None, None, i3d_lib.INPUT_SIZE, i3d_lib.INPUT_SIZE, 3], tf.float32, name="default")
@@ -64,3 +65,14 @@ def export_i3d(out_dir, model=None, overwrite=False):
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
     return out_dir
+
+
+def export_to_tfhub_cache(model=None, overwrite=False):
+    """Exports into ``$TFHUB_CACHE_DIR/<sha1 of TFHUB_I3D_400>``, so ``hub.load(TFHUB_I3D_400)`` works offline.
+
+    Raises ConfigError when $TFHUB_CACHE_DIR is not set. Returns the folder written.
+    """
+    if not os.environ.get("TFHUB_CACHE_DIR"):
+        raise ConfigError("exporting into the TF-Hub cache needs $TFHUB_CACHE_DIR set (tensorflow-hub's cache "
+                          "folder), e.g. export TFHUB_CACHE_DIR=~/.cache/tfhub_modules.")
+    return export_i3d(classifiers.tfhub_cache_path(classifiers.TFHUB_I3D_400), model=model, overwrite=overwrite)

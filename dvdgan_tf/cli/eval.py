@@ -1,0 +1,101 @@
+"""dvdgan-eval: evaluates an exported generator (the SavedModel users ship) with named metric protocols.
+
+    dvdgan-eval --export_dir=exports/ucf --metrics=fvd2048_16f,is2048_16f --gin_file=gin/ucf101.gin --out=e.json
+    dvdgan-eval --export_dir=exports/ucf --metrics=fvd2048_16f --real_npz=real_clips.npz
+    dvdgan-eval --export_dir=exports/ucf --metrics=isucf2048x10 --c3d_weights=conv3d_deepnetA_ucf.npz \
+        --c3d_mean=mean2.npz
+
+Real data comes from the run's gin config (its ``train.dataset_fn``, called with the generator's clip length,
+resolution and class count) or from an .npz of uint8 videos [N, T, H, W, 3]. Real statistics are cached under a
+hash of the protocol, network and dataset in --stats_cache_dir, so a second evaluation reads no real data.
+Prints the JSON record and writes it to --out.
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("export_dir", None, "The exported generator (SavedModel folder).")
+flags.DEFINE_string("metrics", "fvd2048_16f", "Comma-separated metric protocols, e.g. fvd2048_16f,fid2048_16f,"
+                    "is2048_16f,isucf2048x10,isv2048_ucf (see the README's evaluation section).")
+flags.DEFINE_string("out", None, "Write the JSON record here (atomically). It is always printed.")
+flags.DEFINE_multi_string("gin_file", [], "gin config whose train.dataset_fn gives the real data.")
+flags.DEFINE_multi_string("gin_param", [], "gin bindings applied after --gin_file.")
+flags.DEFINE_enum("real_split", "train", ["train", "eval"], "Which data the dataset function gives: 'train' "
+                  "(training=True: the training set, as the paper's real statistics) or 'eval' (training=False).")
+flags.DEFINE_string("real_npz", None, "Instead of gin: an .npz with uint8 real videos [N, T, H, W, 3].")
+flags.DEFINE_string("real_npz_key", None, "The array in --real_npz (default: 'videos' or its only array).")
+flags.DEFINE_integer("num_classes", None, "Classes to draw labels from (default: the export's metadata).")
+flags.DEFINE_float("truncation", 0.0, "Truncate z to [-t, t] (0: no truncation).")
+flags.DEFINE_integer("seed", 0, "Seed of z and labels.")
+flags.DEFINE_integer("batch_size", 8, "Clips per generator call and per network call.")
+flags.DEFINE_string("i3d", None, "I3D handle: default the built-in Kinetics-400 I3D; or a SavedModel folder "
+                    "(dvdgan-export-i3d, i3d-kinetics-600) or a TF-Hub URL ($TFHUB_CACHE_DIR serves it offline).")
+flags.DEFINE_string("c3d_weights", None, "tgan2's conv3d_deepnetA_ucf.npz (UCF-101 IS); default in the cache dir.")
+flags.DEFINE_string("c3d_mean", None, "tgan2's mean2.npz (UCF-101 IS); default in the cache dir.")
+flags.DEFINE_string("stats_cache_dir", None, "Cache of real statistics (default $DVDGAN_CACHE_DIR/stats or "
+                    "~/.cache/dvdgan_tf/stats; '' disables it).")
+flags.DEFINE_bool("progress", True, "Show a progress bar on stderr.")
+
+
+def default_stats_cache_dir():
+    root = os.environ.get("DVDGAN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "dvdgan_tf")
+    return os.path.join(root, "stats")
+
+
+def real_data(gin_files, gin_params, real_npz, real_npz_key, split, batch_size, seed):
+    """(real batches or a function making them, dataset key) from the flags; (None, None) if none given."""
+    from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.metrics import real_data as real_data_lib  # pylint: disable=import-outside-toplevel
+    if real_npz and gin_files:
+        raise ConfigError("give either --gin_file or --real_npz for the real data, not both.")
+    if real_npz:
+        return real_data_lib.npz_batches(real_npz, batch_size, real_npz_key)
+    if gin_files:
+        return real_data_lib.gin_source(gin_files, gin_params, batch_size, training=split == "train", seed=seed)
+    return None, None
+
+
+def evaluate_from_flags():
+    """Runs the evaluation the flags describe; returns the record."""
+    from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.metrics import evaluate  # pylint: disable=import-outside-toplevel
+    if not FLAGS.export_dir:
+        raise ConfigError("--export_dir (an exported generator) is required.")
+    batches, dataset_key = real_data(FLAGS.gin_file, FLAGS.gin_param, FLAGS.real_npz, FLAGS.real_npz_key,
+                                     FLAGS.real_split, FLAGS.batch_size, FLAGS.seed)
+    cache_dir = default_stats_cache_dir() if FLAGS.stats_cache_dir is None else (FLAGS.stats_cache_dir or None)
+    c3d = (FLAGS.c3d_weights, FLAGS.c3d_mean) if (FLAGS.c3d_weights or FLAGS.c3d_mean) else None
+    record = evaluate.evaluate_generator(
+        FLAGS.export_dir, batches, FLAGS.metrics, num_classes=FLAGS.num_classes, truncation=FLAGS.truncation,
+        seed=FLAGS.seed, i3d=FLAGS.i3d, c3d=c3d, stats_cache_dir=cache_dir, dataset_key=dataset_key,
+        batch_size=FLAGS.batch_size, progress=FLAGS.progress)
+    if FLAGS.out:
+        evaluate.write_json(FLAGS.out, record)
+    return record
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from dvdgan_tf.errors import DvdganError  # pylint: disable=import-outside-toplevel
+    try:
+        record = evaluate_from_flags()
+    except DvdganError as e:
+        print(f"dvdgan-eval: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(record, indent=2, sort_keys=True))
+    return 0
+
+
+def run():
+    """Console-script entry point."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
