@@ -146,6 +146,23 @@ def test_jpeg_data_through_the_cropping_decoder(prepared, tmp_path):
         assert np.abs(video - _scaled(reference[3:10:STRIDE, :, 2:18])).mean() < 3.0 / 127.5
 
 
+def test_data_stored_every_second_frame_serves_stride_two_only(prepared, tmp_path):
+    _, video_dir, _ = prepared
+    splits_dir = os.path.join(os.path.dirname(video_dir), "ucfTrainTestlist")
+    out = str(tmp_path)
+    prepare.prepare(UCF101Source(video_dir, splits_dir), out,
+                    prepare.Options(resolution=16, frame_format="png", min_frames=4, videos_per_shard=8,
+                                    frame_step=2), splits=["train"], show_progress=False)
+    assert records.read_metadata(out)["splits"]["train"]["frame_counts"] == {"7": 4}  # 14 frames, every 2nd
+    videos, _ = _collect(pipeline.prepared_videos(4, 3, R, 3, training=False, data_dir=out, frame_stride=2))
+    for video, (source, _) in zip(videos, _videos_in_shard_order(out, "train")):
+        reference = decode_reference(os.path.join(video_dir, source), 16, 21)
+        # 7 stored frames (source 0, 2, ..., 12); a 3-frame clip starts at stored frame (7 - 3) // 2 = 2.
+        np.testing.assert_allclose(video, _scaled(reference[4:9:2, :, 2:18]), atol=1e-6)
+    with pytest.raises(DataError, match="one frame in 2 .*multiple of 2, not 1.*--frame_step=1"):
+        pipeline.prepared_videos(4, 3, R, 3, training=False, data_dir=out, frame_stride=1)
+
+
 def test_data_dir_is_one_gin_parameter(prepared):
     out, _, _ = prepared
     gin.clear_config()
@@ -181,7 +198,7 @@ def test_incomplete_preparation_says_to_resume(tmp_path):
 @pytest.mark.parametrize("kwargs, message", [
     ({"num_classes": 101}, "holds 3 classes but the config has NUM_CLASSES = 101"),
     ({"resolution": 32}, "short side 16 pixels, less than the config's RESOLUTION = 32.*--resolution=32"),
-    ({"num_frames": 16}, "0 videos of at least 31 frames"),
+    ({"num_frames": 16}, "0 videos of at least 31 stored frames"),
     ({"split": "val"}, "no videos in split 'val'; it has \\['test', 'train'\\]"),
 ])
 def test_mismatched_config_raises_data_error(prepared, kwargs, message):

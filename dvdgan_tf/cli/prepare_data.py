@@ -45,6 +45,8 @@ flags.DEFINE_enum("frame_format", "jpeg", ("jpeg", "png"), "Frame encoding: jpeg
 flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality, 1..100.")
 flags.DEFINE_integer("min_frames", 16, "Skip videos with fewer frames than this.")
 flags.DEFINE_integer("max_frames", 0, "Keep at most this many frames of each video (0: all).")
+flags.DEFINE_integer("frame_step", 1, "Store every frame_step-th frame only: 2 halves the size of Kinetics data "
+                     "trained with frame stride 2; frame-conditional prediction needs 1.")
 flags.DEFINE_integer("videos_per_shard", 64, "Videos per TFRecord shard.")
 flags.DEFINE_integer("workers", os.cpu_count() or 1, "Worker processes.")
 flags.DEFINE_bool("overwrite", False, "Start again in an output_dir that holds another preparation.")
@@ -91,7 +93,7 @@ def main(argv):
                              FLAGS.bair_view, FLAGS.tfds_name, FLAGS.tfds_data_dir, FLAGS.tfds_dir,
                              FLAGS.tfds_video_key)
         options = prepare.Options(FLAGS.resolution, FLAGS.frame_format, FLAGS.jpeg_quality, FLAGS.min_frames,
-                                  FLAGS.max_frames, FLAGS.videos_per_shard)
+                                  FLAGS.max_frames, FLAGS.videos_per_shard, FLAGS.frame_step)
         summary = prepare.prepare(source, FLAGS.output_dir, options, splits=FLAGS.splits, workers=FLAGS.workers,
                                   overwrite=FLAGS.overwrite, show_progress=FLAGS.progress)
     except DvdganError as e:

@@ -34,7 +34,7 @@ def preparation_commands(data_dir, resolution):
             f"--output_dir={data_dir} --resolution=64")
 
 
-def load_metadata(data_dir, resolution, num_classes, split):
+def load_metadata(data_dir, resolution, num_classes, split, frame_stride=1):
     """dataset.json of `data_dir` after checking it against the config; raises `DataError` naming the fix."""
     meta = records.read_metadata(data_dir) if os.path.isdir(data_dir) else None
     if meta is None:
@@ -55,7 +55,12 @@ def load_metadata(data_dir, resolution, num_classes, split):
     if meta["resolution"] < resolution:
         raise DataError(f"{data_dir} was prepared at short side {meta['resolution']} pixels, less than the "
                         f"config's RESOLUTION = {resolution}: prepare it again with --resolution={resolution}")
-    splits = [s for s in split.split("+")]
+    step = meta["frame_step"]
+    if frame_stride % step:
+        raise DataError(f"{data_dir} stores one frame in {step} (prepared with --frame_step={step}), so "
+                        f"prepared_videos.frame_stride must be a multiple of {step}, not {frame_stride}; prepare "
+                        "the data again with --frame_step=1 for this config")
+    splits = split.split("+")
     for name in splits:
         if name not in meta["splits"] or not meta["splits"][name]["num_videos"]:
             available = sorted(s for s, v in meta["splits"].items() if v["num_videos"])
@@ -158,7 +163,8 @@ def prepared_videos(batch_size, num_frames, resolution, num_classes, training=Tr
       seed: seeds every random choice (shuffles, clip starts, crops).
       input_context: a `tf.distribute.InputContext`; each input pipeline reads its own shards.
       data_dir: the prepared data directory (gin: `prepared_videos.data_dir = 'data/ucf101'`).
-      frame_stride: take every `frame_stride`-th frame (Kinetics synthesis 2; frame-conditional prediction 1).
+      frame_stride: take every `frame_stride`-th frame of the source video (Kinetics synthesis 2;
+        frame-conditional prediction 1); a multiple of the data's --frame_step.
       split: prepared split(s) to read, e.g. 'train', 'test' or 'train+test'.
       deterministic: same elements in the same order for a seed (default: True unless training).
       shuffle_buffer: clips in the shuffle buffer (training). cycle_length: shards read at once.
@@ -170,14 +176,15 @@ def prepared_videos(batch_size, num_frames, resolution, num_classes, training=Tr
     if frame_stride < 1 or num_frames < 1 or batch_size < 1:
         raise DataError(f"batch_size, num_frames and frame_stride must be at least 1, got {batch_size}, "
                         f"{num_frames}, {frame_stride}")
-    meta = load_metadata(data_dir, resolution, num_classes, split)
+    meta = load_metadata(data_dir, resolution, num_classes, split, frame_stride)
     splits = split.split("+")
+    frame_stride //= meta["frame_step"]  # in stored frames from here on
     needed = (num_frames - 1) * frame_stride + 1
     usable, total = _usable_videos(meta, splits, needed)
     if usable < batch_size:
-        raise DataError(f"{data_dir} ({split}) has {usable} videos of at least {needed} frames ({num_frames} "
-                        f"frames at stride {frame_stride}), fewer than one batch of {batch_size}: lower "
-                        "NUM_FRAMES or prepared_videos.frame_stride, or prepare longer videos")
+        raise DataError(f"{data_dir} ({split}) has {usable} videos of at least {needed} stored frames "
+                        f"({num_frames} frames at stride {frame_stride} in stored frames), fewer than one batch of "
+                        f"{batch_size}: lower NUM_FRAMES or prepared_videos.frame_stride, or prepare longer videos")
     if usable < total:
         logging.warning("%s: %d of %d videos are shorter than the %d frames a clip needs and are left out",
                         data_dir, total - usable, total, needed)

@@ -32,14 +32,17 @@ _OUR_FILE = re.compile(r"^(\.tmp-.*|.+-\d{5}-of-\d{5}\.(tfrecord|json)|" + "|".j
 class Options:
     """resolution: short side of the stored frames in pixels (the config's RESOLUTION or more).
     frame_format: 'jpeg' (default, quality `jpeg_quality`) or 'png' (lossless, about 20x larger).
-    min_frames: videos with fewer frames are skipped as too short. max_frames: keep at most this many frames of
-    each video (0: all). videos_per_shard: videos per TFRecord shard (BAIR: one input file per shard)."""
+    frame_step: store every frame_step-th frame only (2 halves Kinetics' size when it is used with frame
+    stride 2; frame-conditional prediction needs 1). min_frames: videos with fewer stored frames are skipped as
+    too short. max_frames: store at most this many frames of each video (0: all). videos_per_shard: videos per
+    TFRecord shard (BAIR: one input file per shard)."""
     resolution: int
     frame_format: str = "jpeg"
     jpeg_quality: int = 90
     min_frames: int = 16
     max_frames: int = 0
     videos_per_shard: int = 64
+    frame_step: int = 1
 
     def check(self):
         if self.resolution < 1:
@@ -48,8 +51,9 @@ class Options:
             raise DataError(f"--frame_format must be one of {records.FRAME_FORMATS}, got {self.frame_format!r}")
         if not 1 <= self.jpeg_quality <= 100:
             raise DataError(f"--jpeg_quality must be in 1..100, got {self.jpeg_quality}")
-        if self.min_frames < 1 or self.max_frames < 0 or self.videos_per_shard < 1:
-            raise DataError("--min_frames and --videos_per_shard must be at least 1, --max_frames at least 0")
+        if self.min_frames < 1 or self.max_frames < 0 or self.videos_per_shard < 1 or self.frame_step < 1:
+            raise DataError("--min_frames, --videos_per_shard and --frame_step must be at least 1, --max_frames at "
+                            "least 0")
         if self.max_frames and self.max_frames < self.min_frames:
             raise DataError(f"--max_frames={self.max_frames} is below --min_frames={self.min_frames}")
 
@@ -105,12 +109,14 @@ def _shard_stats(job, on_unit=None):
     stats = {"num_videos": 0, "frame_counts": collections.Counter(), "skipped": [], "notes": []}
 
     def examples():
+        step = job.options.frame_step
         for unit in job.units:
-            for item in job.source.read(unit, job.options.resolution, job.options.max_frames):
+            for item in job.source.read(unit, job.options.resolution, job.options.max_frames * step):
                 if isinstance(item, sources.Skip):
                     stats["skipped"].append([item.reason, item.source, item.detail])
                     continue
-                num_frames = len(item.frames)
+                frames = item.frames[::step]
+                num_frames = len(frames)
                 if num_frames < job.options.min_frames:
                     stats["skipped"].append([sources.TOO_SHORT, item.source,
                                              f"{num_frames} frames, fewer than --min_frames={job.options.min_frames}"])
@@ -119,7 +125,7 @@ def _shard_stats(job, on_unit=None):
                     stats["notes"].append([item.source, item.note])
                 stats["num_videos"] += 1
                 stats["frame_counts"][str(num_frames)] += 1
-                yield records.video_example(item.frames, item.label, item.source, item.fps,
+                yield records.video_example(frames, item.label, item.source, item.fps / step,
                                             job.options.frame_format, job.options.jpeg_quality)
             if on_unit:
                 on_unit(1)
@@ -284,7 +290,8 @@ def _finish(output_dir, plan, jobs, listing_skipped):
             "format": records.FORMAT_NAME, "version": records.FORMAT_VERSION, "source": plan["source"],
             "settings": plan["settings"], "resolution": options["resolution"],
             "frame_format": options["frame_format"], "jpeg_quality": options["jpeg_quality"],
-            "min_frames": options["min_frames"], "max_frames": options["max_frames"],
+            "frame_step": options["frame_step"], "min_frames": options["min_frames"],
+            "max_frames": options["max_frames"],
             "num_classes": len(plan["class_names"]), "splits": splits,
             "skipped": dict(collections.Counter(row[0] for row in skipped)),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})

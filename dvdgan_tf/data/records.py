@@ -11,7 +11,8 @@ A prepared data directory holds:
 - `classes.txt`: the class index, one `index name` line per class, indices 0..N-1 in order.
 - `preparation.json`: the plan (source, settings, units per split), written when a preparation starts.
 - `dataset.json`: written last, when every shard is complete: the format version, resolution, frame format,
-  class count, per-split shard lists and counts, and the skipped-input counts. Training reads only data whose
+  frame step (1: every frame stored; k: every k-th), class count, per-split shard lists, video counts and
+  frame-count histograms, and the skipped-input counts. Training reads only data whose
   dataset.json exists.
 - `skipped.tsv`: every skipped input with its reason (`reason<TAB>source<TAB>detail`).
 """
