@@ -67,6 +67,16 @@ def test_evaluation_gives_centred_clips_equal_to_decoded_resized_frames(prepared
     assert videos.min() >= -1.0 and videos.max() <= 1.0
 
 
+def test_eval_split_is_read_when_not_training(prepared):
+    out, _, good = prepared
+    _, labels = _collect(pipeline.prepared_videos(1, T, R, 3, training=False, data_dir=out, frame_stride=STRIDE,
+                                                  eval_split="test"))
+    assert sorted(labels.tolist()) == sorted(label for label, split in good.values() if split == "test")
+    _, labels = _collect(pipeline.prepared_videos(1, T, R, 3, training=False, data_dir=out, frame_stride=STRIDE,
+                                                  split="train+test"))
+    assert len(labels) == len(good)
+
+
 def test_frame_stride_one_for_prediction(prepared):
     out, video_dir, _ = prepared
     videos, _ = _collect(pipeline.prepared_videos(1, 11, R, 3, training=False, data_dir=out, split="test"))

@@ -151,8 +151,8 @@ def _shard_files(files, input_context):
 @gin.configurable("prepared_videos", denylist=["batch_size", "num_frames", "resolution", "num_classes",
                                                "training", "seed", "input_context"])
 def prepared_videos(batch_size, num_frames, resolution, num_classes, training=True, seed=0, input_context=None,
-                    data_dir=gin.REQUIRED, frame_stride=1, split="train", deterministic=None, shuffle_buffer=256,
-                    cycle_length=8):
+                    data_dir=gin.REQUIRED, frame_stride=1, split="train", eval_split=None, deterministic=None,
+                    shuffle_buffer=256, cycle_length=8):
     """Batches of clips from the prepared data in `data_dir` (made by dvdgan-prepare-data).
 
     Args:
@@ -166,6 +166,7 @@ def prepared_videos(batch_size, num_frames, resolution, num_classes, training=Tr
       frame_stride: take every `frame_stride`-th frame of the source video (Kinetics synthesis 2;
         frame-conditional prediction 1); a multiple of the data's --frame_step.
       split: prepared split(s) to read, e.g. 'train', 'test' or 'train+test'.
+      eval_split: split(s) read instead when not training (held-out data, e.g. 'test'); None: `split`.
       deterministic: same elements in the same order for a seed (default: True unless training).
       shuffle_buffer: clips in the shuffle buffer (training). cycle_length: shards read at once.
 
@@ -176,6 +177,8 @@ def prepared_videos(batch_size, num_frames, resolution, num_classes, training=Tr
     if frame_stride < 1 or num_frames < 1 or batch_size < 1:
         raise DataError(f"batch_size, num_frames and frame_stride must be at least 1, got {batch_size}, "
                         f"{num_frames}, {frame_stride}")
+    if not training and eval_split:
+        split = eval_split
     meta = load_metadata(data_dir, resolution, num_classes, split, frame_stride)
     splits = split.split("+")
     frame_stride //= meta["frame_step"]  # in stored frames from here on
