@@ -1,0 +1,158 @@
+"""Benchmark: I3D throughput on this CPU and the time of an fvd2048_16f evaluation.
+
+Method
+------
+* Network: the built-in Kinetics-400 I3D (``dvdgan_tf.metrics.classifiers.load_i3d``), float32, in a
+  ``tf.function``, through the same ``VideoClassifier.outputs`` the metrics use (so the TF1 resize of a 224x224
+  input to 224x224 and the value checks are included).
+* Throughput: clips of 16 frames at 224x224 (random values in [-1, 1]), for each batch size in --batch_sizes:
+  one warm-up call (traces the function), then --repeats timed calls; clips/s = batch / median call time.
+* End-to-end: ``evaluate.compute_metrics`` on protocol ``fvd{N}_16f`` (N = --fvd_clips real and N generated
+  clips: random uint8 64x64 "real" videos and a generate_fn returning random [-1, 1] 64x64 videos, so the
+  generator costs nothing), timed as a whole (progress bar off). fvd2048_16f runs the same code on 4096 clips;
+  its time is extrapolated linearly from the measured per-clip time (the Frechet distance on 400x400
+  covariances takes milliseconds), and stated as an estimate. A real generator adds its own sampling time.
+* The machine is shared: the 1-minute load average before and after is recorded with the numbers.
+
+Results: a table on stdout, ``<out_dir>/i3d.json`` and ``<out_dir>/i3d.md``. Progress goes to stderr.
+
+Usage (from the repository root):  python tools/benchmark_i3d.py [--batch_sizes 1,4,8] [--repeats 5]
+                                   [--fvd_clips 128] [--out_dir docs/benchmarks]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def log(message):
+    print(f"[benchmark_i3d] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch_sizes", default="1,4,8")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--fvd_clips", type=int, default=128, help="N of the measured fvd{N}_16f run")
+    parser.add_argument("--out_dir", default=str(REPO_ROOT / "docs" / "benchmarks"))
+    return parser.parse_args(argv)
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def throughput(classifier, batch_sizes, repeats):
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    rows = []
+    for batch in batch_sizes:
+        classifier.batch_size = batch
+        videos = np.random.default_rng(batch).uniform(-1, 1, (batch, 16, 224, 224, 3)).astype(np.float32)
+        classifier.outputs(videos)  # warm-up / trace
+        times = []
+        for i in range(repeats):
+            start = time.perf_counter()
+            classifier.outputs(videos)
+            times.append(time.perf_counter() - start)
+            log(f"batch {batch}: call {i + 1}/{repeats}: {times[-1]:.2f} s")
+        median = statistics.median(times)
+        rows.append({"batch_size": batch, "median_s": round(median, 3), "min_s": round(min(times), 3),
+                     "max_s": round(max(times), 3), "clips_per_s": round(batch / median, 3)})
+    return rows
+
+
+def end_to_end(classifier, num_clips, batch_size):
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.metrics import evaluate  # pylint: disable=import-outside-toplevel
+    rng = np.random.default_rng(0)
+    real = (rng.integers(0, 256, (batch_size, 16, 64, 64, 3), dtype=np.uint8)
+            for _ in range(-(-num_clips // batch_size)))
+    generate = lambda n: rng.uniform(-1, 1, (n, 16, 64, 64, 3)).astype(np.float32)
+    classifier.batch_size = batch_size
+    name = f"fvd{num_clips}_16f"
+    start = time.perf_counter()
+    value = evaluate.compute_metrics(generate, real, name, i3d=classifier, batch_size=batch_size, progress=False)
+    seconds = time.perf_counter() - start
+    per_clip = seconds / (2 * num_clips)
+    return {"protocol": name, "clips": 2 * num_clips, "seconds": round(seconds, 1), "fvd": round(value[name], 3),
+            "seconds_per_clip": round(per_clip, 4),
+            "fvd2048_16f_estimate_s": round(per_clip * 4096, 0)}
+
+
+def write_reports(out_dir, result):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "i3d.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    e2e = result["end_to_end"]
+    best = max(result["throughput"], key=lambda r: r["clips_per_s"])
+    lines = [
+        "# I3D throughput and the time of an FVD evaluation",
+        "",
+        f"Generated by `python tools/benchmark_i3d.py` on {result['date']}.",
+        "",
+        f"- CPU: {result['cpu']} ({result['cores']} cores), TensorFlow {result['tensorflow']}, "
+        f"Keras {result['keras']}, Python {result['python']}. float32, `tf.function`, no XLA.",
+        f"- 1-minute load average before / after: {result['load_before']:.2f} / {result['load_after']:.2f} "
+        f"(the machine is shared; other jobs slow these numbers down).",
+        "- Clips: 16 frames, 224x224, through `VideoClassifier.outputs` (checks, TF1 resize, I3D logits and "
+        "average-pool features); median of the timed calls after one warm-up.",
+        "",
+        "| batch | median time / call | min / max | clips/s |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['batch_size']} | {r['median_s']:.2f} s | {r['min_s']:.2f} / {r['max_s']:.2f} s | "
+              f"{r['clips_per_s']:.2f} |" for r in result["throughput"]]
+    minutes = e2e["fvd2048_16f_estimate_s"] / 60
+    lines += [
+        "",
+        f"End to end, measured: `compute_metrics` on protocol `{e2e['protocol']}` ({e2e['clips']} clips of "
+        f"64x64 resized to 224, batch {result['e2e_batch_size']}, generator cost excluded): {e2e['seconds']:.0f} s, "
+        f"{e2e['seconds_per_clip']:.2f} s per clip.",
+        "",
+        f"**fvd2048_16f** (2048 real + 2048 generated 16-frame clips) on this CPU: about **{minutes:.0f} minutes** "
+        f"(estimate: {e2e['seconds_per_clip']:.2f} s/clip x 4096 clips; I3D peak {best['clips_per_s']:.2f} "
+        f"clips/s at batch {best['batch_size']}). Cached real statistics halve it (2048 clips).",
+        "",
+    ]
+    (out_dir / "i3d.md").write_text("\n".join(lines), encoding="utf-8")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import keras  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.metrics import classifiers  # pylint: disable=import-outside-toplevel
+    load_before = os.getloadavg()[0]
+    log("building the Kinetics-400 I3D (fetching the weights on first use)")
+    classifier = classifiers.load_i3d()
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    rows = throughput(classifier, batch_sizes, args.repeats)
+    best_batch = max(rows, key=lambda r: r["clips_per_s"])["batch_size"]
+    log(f"end to end: fvd{args.fvd_clips}_16f at batch {best_batch}")
+    e2e = end_to_end(classifier, args.fvd_clips, best_batch)
+    result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "cpu": cpu_name(), "cores": os.cpu_count(), "tensorflow": tf.__version__, "keras": keras.__version__,
+              "python": platform.python_version(), "load_before": load_before, "load_after": os.getloadavg()[0],
+              "throughput": rows, "e2e_batch_size": best_batch, "end_to_end": e2e}
+    print(write_reports(args.out_dir, result))
+
+
+if __name__ == "__main__":
+    main()
