@@ -118,7 +118,8 @@ def make_kinetics(root, num_frames=14, height=32, width=48):
     def clip(yid, label, split, start=10, name=None, frames=None):
         rows[split].append((label, yid, start, start + 10, "val" if split == "validate" else split))
         if frames is not None:
-            path = os.path.join(video_dir, label or "unlabelled", (name or f"{yid}_{start:06d}_{start + 10:06d}") + ".mp4")
+            name = name or f"{yid}_{start:06d}_{start + 10:06d}"
+            path = os.path.join(video_dir, label or "unlabelled", name + ".mp4")
             write_video(path, frames)
             if label in KINETICS_CLASSES:
                 good[yid] = (KINETICS_CLASSES.index(label), "val" if split == "validate" else split)

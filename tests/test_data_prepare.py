@@ -51,7 +51,8 @@ def test_bad_inputs_are_counted_listed_and_skipped(ucf_prepared):
     assert summary.skipped == {"unreadable": 1, "too_short": 1, "unknown_label": 1, "missing": 1, "empty_folder": 1}
     tsv = [line.split("\t") for line in open(os.path.join(out, records.SKIPPED_FILE), encoding="utf-8")]
     assert {(row[0], row[1]) for row in tsv} == {
-        ("unreadable", "Basketball/v_Basketball_g09_c01.avi"), ("too_short", "ApplyEyeMakeup/v_ApplyEyeMakeup_g09_c01.avi"),
+        ("unreadable", "Basketball/v_Basketball_g09_c01.avi"),
+        ("too_short", "ApplyEyeMakeup/v_ApplyEyeMakeup_g09_c01.avi"),
         ("unknown_label", "Bowling/v_Bowling_g08_c01.avi"), ("missing", "Basketball/v_Basketball_g07_c01.avi"),
         ("empty_folder", "YoYo")}
     assert "5 frames, fewer than --min_frames=8" in "".join(row[2] for row in tsv)

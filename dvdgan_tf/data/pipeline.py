@@ -6,8 +6,9 @@ resized to `resolution` (only when the data was prepared larger), then a random 
 in training, the centre crop in evaluation; values mapped from 0..255 to [-1, 1] (x / 127.5 - 1).
 
 Training: shards shuffled and read in parallel, clips shuffled, repeated forever. Evaluation: one pass, every
-video once, in a fixed order (shards read in parallel, interleaved deterministically). Randomness comes from stateless ops seeded per video by `tf.data.Dataset.random(seed)`, so a
-deterministic training pipeline repeats exactly for a seed. Under a distribution strategy each input pipeline
+video once, in a fixed order (shards read in parallel, interleaved deterministically). Randomness comes from
+stateless ops seeded per video by `tf.data.Dataset.random(seed)`, so a deterministic training pipeline repeats
+exactly for a seed. Under a distribution strategy each input pipeline
 (host) reads its own shards (`input_context`).
 """
 import os

@@ -169,8 +169,9 @@ def _start_or_resume(output_dir, plan, overwrite):
     elif os.path.isfile(plan_path):
         with open(plan_path, encoding="utf-8") as f:
             old = json.load(f)
-        if old != json.loads(json.dumps(plan)):
-            changed = sorted(k for k in set(old) | set(plan) if old.get(k) != json.loads(json.dumps(plan)).get(k))
+        new = json.loads(json.dumps(plan))  # as it would read back (tuples become lists)
+        if old != new:
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise DataError(f"{output_dir} holds a preparation with other inputs or settings (differing: "
                             f"{', '.join(changed)}); re-run with the same arguments to resume it, or pass "
                             "--overwrite to start again, or choose another --output_dir")
