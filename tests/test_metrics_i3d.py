@@ -73,7 +73,7 @@ def test_cricket_clip_is_classified_playing_cricket(i3d_classifier):
     assert labels[int(np.argmax(probs))] == "playing cricket"
     assert probs.max() > 0.9
     # 'AvgPool' features are the input of the (linear) logits layer: logits = features W + b
-    conv = classifiers._BUILTIN_CACHE["model"].logits_conv.conv  # pylint: disable=protected-access
+    conv = classifiers.builtin_i3d_model().logits_conv.conv
     kernel, bias = (w.numpy() for w in conv.weights)
     np.testing.assert_allclose(out["features"] @ kernel.reshape(1024, 400) + bias, out["logits"], rtol=1e-4,
                                atol=1e-3)

