@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dvdgan_tf.errors import ConfigError, DataError
+from dvdgan_tf.errors import DataError
 from dvdgan_tf.metrics import preprocess
 
 WEIGHTS_FILE = "conv3d_deepnetA_ucf.npz"
@@ -144,7 +144,7 @@ def load_c3d(weights_path=None, mean_path=None, batch_size=8):
     params = _load_npz(weights_path)
     mean_npz = _load_npz(mean_path)
     if "mean" not in mean_npz:
-        raise ConfigError(f"{mean_path} has no 'mean' array (has {sorted(mean_npz)}). Expected tgan2's {MEAN_FILE}.")
+        raise DataError(f"{mean_path} has no 'mean' array (has {sorted(mean_npz)}). Expected tgan2's {MEAN_FILE}.")
     # Sizes come from the file (the real one gives the published C3D; tests use narrow ones).
     model = C3D(num_classes=_param(params, "fc8", "b").shape[0],
                 conv_widths=tuple(_param(params, n, "b").shape[0] for n in CONV_NAMES),
