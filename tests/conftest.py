@@ -29,7 +29,6 @@ def _make_tiny_run_dir(model_dir):
     z = tf.constant(np.random.default_rng(0).standard_normal((2, 120)), tf.float32)
     labels = tf.constant([0, 2], tf.int32)
     g(z, labels)
-    export.track_sublayers(g)  # as dvdgan-train must, or the checkpoint misses list-held layers (Keras 3)
     step = tf.Variable(0, dtype=tf.int64)
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=step, G_ema=g),
                                          os.path.join(model_dir, "checkpoints"), max_to_keep=3,

@@ -1,6 +1,8 @@
 """dvdgan-train: the training binary. Flags cover infrastructure only; everything a researcher tunes is gin.
 
-    dvdgan-train --gin_file=gin/ucf101.gin --dry_run
+    dvdgan-train --gin_file=gin/demo.gin --model_dir=runs/demo          # train (resumes if model_dir has a run)
+    dvdgan-train --gin_file=gin/ucf101.gin --dry_run                    # config and network sizes only
+    dvdgan-train --gin_file=gin/demo.gin --gin_param=train.num_steps=20 --model_dir=runs/quick
 """
 import os
 import sys
@@ -12,7 +14,10 @@ from absl import app, flags  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "gin config file(s), parsed in order, e.g. gin/ucf101.gin.")
 flags.DEFINE_multi_string("gin_param", [], "gin binding(s) applied after the files, e.g. 'D_S.k = 4'.")
-flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and exports.")
+flags.DEFINE_string("model_dir", None, "Run directory: checkpoints, TensorBoard logs, samples, exports. "
+                    "Re-running with the same model_dir resumes.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
+                  "tf.distribute strategy: 'default' (one CPU or GPU) or 'mirrored' (all local GPUs).")
 flags.DEFINE_bool("dry_run", False, "Print the resolved configuration and the parameter counts of G, D_S and "
                   "D_T, then exit without training.")
 
@@ -41,13 +46,37 @@ def main(argv):
     try:
         if FLAGS.dry_run:
             dry_run(FLAGS.gin_file, FLAGS.gin_param)
-            return 0
+        else:
+            run_training(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir, FLAGS.strategy)
     except (DvdganError, ValueError) as e:
-        print(f"dvdgan-train: error: {e}", file=sys.stderr)
+        print(f"dvdgan-train: error: {user_message(e)}", file=sys.stderr)
         return 2
-    print("dvdgan-train: the training loop is not part of this release yet; run with --dry_run to check a "
-          "config and its network sizes.", file=sys.stderr)
-    return 2
+    return 0
+
+
+def user_message(error):
+    """The error's message without the "In call to configurable ..." lines gin appends."""
+    lines = str(error).splitlines()
+    return "\n".join(line for line in lines if not line.strip().startswith("In call to configurable"))
+
+
+def make_strategy(name):
+    """The tf.distribute strategy named by --strategy."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.get_strategy()
+
+
+def run_training(gin_files, gin_params, model_dir, strategy_name):
+    """Parses the config and trains into model_dir; prints where to look."""
+    from dvdgan_tf import config, training  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
+    if not model_dir:
+        raise ConfigError("--model_dir is required for training (e.g. --model_dir=runs/demo); re-using a "
+                          "model_dir resumes its run.")
+    config.parse_config(gin_files, gin_params)
+    result = training.train(model_dir, strategy=make_strategy(strategy_name))
+    print(f"dvdgan-train: {'stopped' if result['stopped_by'] else 'finished'} at step {result['step']}; "
+          f"TensorBoard: tensorboard --logdir {model_dir}")
 
 
 def run():

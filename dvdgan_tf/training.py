@@ -1,0 +1,214 @@
+"""The DVD-GAN training loop: data, checkpoints and resumption, crash safety, TensorBoard, samples, exports.
+
+Everything here is configured through the gin configurable ``train``; the binary passes only ``model_dir`` and
+the distribution strategy. Files in model_dir:
+  operative_config.gin   the full gin configuration of the run (also shown in TensorBoard's text tab)
+  checkpoints/ckpt-<step> tf.train.CheckpointManager checkpoints (last ``keep_checkpoints`` kept)
+  events.out.tfevents.*  TensorBoard scalars, GIF samples and the config
+  metrics.jsonl          one JSON record per evaluation (step, metric name, value)
+  export/<step>/         SavedModels of the EMA generator
+"""
+import math
+import os
+import signal
+import time
+
+import gin
+import keras
+import tensorflow as tf
+
+from dvdgan_tf import models
+from dvdgan_tf.errors import ConfigError, DvdganError
+from dvdgan_tf.gan_trainer import GanTrainer
+from dvdgan_tf.generator import build_generator
+from dvdgan_tf.progress import ProgressBar
+from dvdgan_tf.progress import log
+from dvdgan_tf.run_samples import ClassAccuracyMonitor, SampleWriter
+
+CONFIG_FILE = "operative_config.gin"
+CHECKPOINT_DIR = "checkpoints"
+
+
+class TrainingDivergedError(DvdganError):
+    """A loss became NaN or Inf; the last good checkpoint is kept as the latest."""
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the loop checks after each step (so a checkpoint can be written)."""
+
+    def __init__(self):
+        self.signal = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, _frame):
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _make_optimizer(learning_rate, beta_1, beta_2, variables):
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=1e-8)
+    optimizer.build(variables)  # slots created now, inside the strategy scope (not lazily inside tf.function)
+    return optimizer
+
+
+def _build_trainer(strategy, networks, global_batch_size, d_steps_per_g_step, g_learning_rate, d_learning_rate,
+                   beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile):
+    with strategy.scope():
+        models.build_weights_eagerly(networks)
+        ema = build_generator()
+        ema(tf.zeros([1, ema.z_dim]), tf.zeros([1], tf.int32))
+        trainer = GanTrainer(
+            strategy, networks, ema,
+            _make_optimizer(g_learning_rate, beta_1, beta_2, networks.G.trainable_variables),
+            _make_optimizer(d_learning_rate, beta_1, beta_2,
+                            networks.D_S.trainable_variables + networks.D_T.trainable_variables),
+            global_batch_size, d_steps=d_steps_per_g_step, ema_decay=ema_decay, ema_start_step=ema_start_step,
+            seed=seed, jit_compile=jit_compile)
+        trainer.copy_generator_to_ema()
+    return trainer
+
+
+def _checkpoint_manager(trainer, model_dir, keep):
+    checkpoint = tf.train.Checkpoint(step=trainer.step, G=trainer.G, G_ema=trainer.G_ema, D_S=trainer.D_S,
+                                     D_T=trainer.D_T, g_optimizer=trainer.g_optimizer,
+                                     d_optimizer=trainer.d_optimizer)
+    return tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=keep,
+                                      checkpoint_name="ckpt")
+
+
+def _latest_step(model_dir):
+    """The step of model_dir's latest checkpoint (its file name ckpt-<step>), or 0 for a new run."""
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def _distributed_data(strategy, dataset_fn, generator, global_batch_size, seed):
+    def make(context):
+        return dataset_fn(batch_size=context.get_per_replica_batch_size(global_batch_size),
+                          num_frames=generator.num_frames, resolution=generator.resolution,
+                          num_classes=generator.num_classes, training=True, seed=seed, input_context=context)
+    return iter(strategy.distribute_datasets_from_function(make))
+
+
+def _check_finite(losses, step):
+    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+    if bad:
+        raise TrainingDivergedError(
+            f"training diverged at step {step}: " + ", ".join(f"{k} = {v}" for k, v in bad.items()) +
+            ". The last good checkpoint is still the latest; lower the learning rates (train.g_learning_rate, "
+            "train.d_learning_rate) or check the data, then re-run the same command to resume from it.")
+
+
+def _write_config(model_dir):
+    text = gin.config_str()
+    tmp = os.path.join(model_dir, CONFIG_FILE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, os.path.join(model_dir, CONFIG_FILE))
+    return text
+
+
+@gin.configurable("train", denylist=["model_dir", "strategy"])
+def train(model_dir, strategy=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUIRED, global_batch_size=8,
+          d_steps_per_g_step=2, g_learning_rate=1e-4, d_learning_rate=5e-4, beta_1=0.0, beta_2=0.999,
+          ema_decay=0.9999, ema_start_step=20000, seed=0, jit_compile=False, log_every=10,
+          checkpoint_every=500, keep_checkpoints=3, sample_every=500, export_every=0, samples_per_class=4,
+          max_sample_classes=10, class_accuracy_every=0, class_accuracy_classifier_steps=200,
+          class_accuracy_samples_per_class=16, progress=True):
+    """Trains DVD-GAN until ``num_steps`` G steps; resumes from model_dir's latest checkpoint if there is one.
+
+    Args:
+      model_dir: run directory (created). strategy: a tf.distribute strategy (default: the current one).
+      num_steps: G updates in total. dataset_fn: a dataset function (gin: @moving_shapes, @prepared_videos).
+      global_batch_size: clips per D update over all replicas (divisible by the replica count).
+      d_steps_per_g_step: D updates per G update, each on a fresh real batch.
+      g_learning_rate, d_learning_rate, beta_1, beta_2: Adam (paper: 1e-4, 5e-4; BigGAN's betas 0, 0.999).
+      ema_decay, ema_start_step: EMA of G (paper: 0.9999 after 20k steps); samples and exports use it.
+      seed: seeds z, labels, frame choices and the data stream. jit_compile: XLA for the replica steps.
+      log_every, checkpoint_every, sample_every, export_every: intervals in steps (0 = never; a checkpoint and an
+        export are always written at the end, and a checkpoint when stopped by SIGINT/SIGTERM).
+      samples_per_class, max_sample_classes: the TensorBoard GIF grid (one row per class, fixed z).
+      class_accuracy_every: measure the class accuracy of EMA samples with a small classifier trained on the
+        real data (metrics.class_accuracy) at the start, at this interval and at the end (0 = never).
+      class_accuracy_classifier_steps, class_accuracy_samples_per_class: its training steps and sample count.
+      progress: show a progress bar with ETA on stderr.
+    Returns:
+      {"step": final step, "stopped_by": signal name or None, "losses": last losses}.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    if global_batch_size % strategy.num_replicas_in_sync:
+        raise ConfigError(f"train.global_batch_size={global_batch_size} is not divisible by the "
+                          f"{strategy.num_replicas_in_sync} replicas.")
+    with strategy.scope():
+        networks = models.build_networks()  # configuration only: weights are created below
+    start = _latest_step(model_dir)
+    # The data first: a missing dataset stops the run before minutes of weight initialisation.
+    data = _distributed_data(strategy, dataset_fn, networks.G, global_batch_size, seed + start)
+    os.makedirs(model_dir, exist_ok=True)
+    config_text = _write_config(model_dir)
+    trainer = _build_trainer(strategy, networks, global_batch_size, d_steps_per_g_step, g_learning_rate,
+                             d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile)
+    manager = _checkpoint_manager(trainer, model_dir, keep_checkpoints)
+    manager.restore_or_initialize()
+    if int(trainer.step.numpy()) != start:
+        raise DvdganError(f"checkpoint step {int(trainer.step.numpy())} differs from its file name ({start}).")
+    writer = tf.summary.create_file_writer(model_dir)
+    samples = SampleWriter(trainer.G_ema, model_dir, samples_per_class, max_sample_classes, seed)
+    accuracy = None
+    with writer.as_default():
+        tf.summary.text("config", "```\n" + config_text + "\n```", step=start)
+        if class_accuracy_every:
+            accuracy = ClassAccuracyMonitor(trainer.G_ema, dataset_fn, model_dir, class_accuracy_classifier_steps,
+                                            class_accuracy_samples_per_class, seed)
+            accuracy.measure(start)
+    losses, step = {}, start
+    with _StopRequest() as stop, writer.as_default(), ProgressBar(num_steps, start, enabled=progress) as bar:
+        tick, tick_step = time.time(), start
+        while step < num_steps and stop.signal is None:
+            losses = {k: float(v) for k, v in trainer.train_step(data).items()}
+            step = int(trainer.step.numpy())
+            _check_finite(losses, step)
+            bar.update(step, losses)
+            if log_every and step % log_every == 0:
+                rate = (step - tick_step) / max(time.time() - tick, 1e-9)
+                _log_scalars(losses, rate, global_batch_size * d_steps_per_g_step, g_learning_rate,
+                             d_learning_rate, step)
+                tick, tick_step = time.time(), step
+            if checkpoint_every and step % checkpoint_every == 0:
+                manager.save(checkpoint_number=step)
+            if sample_every and step % sample_every == 0:
+                samples.write(step)
+            if export_every and step % export_every == 0:
+                samples.export(step)
+            if class_accuracy_every and step % class_accuracy_every == 0 and step < num_steps:
+                accuracy.measure(step)
+    if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
+        manager.save(checkpoint_number=step)
+    if stop.signal is None:
+        with writer.as_default():
+            samples.write(step)
+            if accuracy is not None:
+                accuracy.measure(step)
+        samples.export(step)
+    else:
+        log(f"stopped by {stop.signal} at step {step}; checkpoint saved. Re-run the same command to resume.")
+    writer.flush()
+    return {"step": step, "stopped_by": stop.signal, "losses": losses}
+
+
+def _log_scalars(losses, steps_per_sec, clips_per_step, g_lr, d_lr, step):
+    for name, value in losses.items():
+        tf.summary.scalar(f"loss/{name}", value, step=step)
+    tf.summary.scalar("speed/steps_per_sec", steps_per_sec, step=step)
+    tf.summary.scalar("speed/clips_per_sec", steps_per_sec * clips_per_step, step=step)
+    tf.summary.scalar("learning_rate/G", g_lr, step=step)
+    tf.summary.scalar("learning_rate/D", d_lr, step=step)
+

@@ -1,0 +1,82 @@
+"""The embedded moving-shapes dataset: shapes, ranges, determinism, sharding and class-specific content."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dvdgan_tf.data import synthetic
+
+
+def first_batch(**kwargs):
+    args = dict(batch_size=8, num_frames=6, resolution=24, num_classes=4, training=True, seed=0)
+    args.update(kwargs)
+    return next(iter(synthetic.moving_shapes(**args)))
+
+
+def test_batch_shapes_dtypes_and_range():
+    video, label = first_batch()
+    assert video.shape == (8, 6, 24, 24, 3) and video.dtype == tf.float32
+    assert label.shape == (8,) and label.dtype == tf.int32
+    assert video.numpy().min() >= -1.0 and video.numpy().max() <= 1.0
+    assert set(label.numpy()) <= set(range(4))
+
+
+@pytest.mark.parametrize("frames, resolution", [(1, 8), (16, 64), (3, 128)])
+def test_any_resolution_and_frame_count(frames, resolution):
+    video, _ = first_batch(batch_size=2, num_frames=frames, resolution=resolution)
+    assert video.shape == (2, frames, resolution, resolution, 3)
+
+
+def test_deterministic_under_seed_and_different_across_seeds():
+    a, la = first_batch(seed=3)
+    b, lb = first_batch(seed=3)
+    c, _ = first_batch(seed=4)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(la.numpy(), lb.numpy())
+    assert not np.array_equal(a.numpy(), c.numpy())
+
+
+def test_hosts_get_disjoint_examples():
+    context = lambda i: tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i,
+                                                   num_replicas_in_sync=2)
+    all_, _ = first_batch(batch_size=4)
+    host0, _ = first_batch(batch_size=2, input_context=context(0))
+    host1, _ = first_batch(batch_size=2, input_context=context(1))
+    np.testing.assert_array_equal(host0.numpy(), all_.numpy()[0::2])
+    np.testing.assert_array_equal(host1.numpy(), all_.numpy()[1::2])
+
+
+def test_eval_split_is_finite_and_disjoint_from_training():
+    ds = synthetic.moving_shapes(4, 4, 16, 3, training=False, seed=0, eval_examples=10)
+    batches = list(ds)
+    assert len(batches) == 2  # 10 examples, batches of 4, remainder dropped
+    train_video, _ = first_batch(batch_size=4, num_frames=4, resolution=16, num_classes=3)
+    assert not np.array_equal(batches[0][0].numpy(), train_video.numpy())
+
+
+def test_class_fixes_colour_shape_and_motion():
+    """Two clips of the same class share colour, area and motion; clips of other classes do not."""
+    res, frames = 48, 6
+    def clip(label, start):
+        return synthetic.render_clip(tf.constant(label), tf.constant(start, tf.float32), 1.0, frames, res,
+                                     4).numpy()
+    def centroid(frame):
+        mask = frame.max(axis=-1) > 0
+        ys, xs = np.nonzero(mask)
+        return np.array([ys.mean(), xs.mean()])
+    def summary(video):
+        lit = video[0].max(axis=-1) > 0
+        pixels = video[0].reshape(-1, 3)
+        colour = pixels[np.argmax(pixels.sum(axis=-1))]  # a fully covered pixel, not an anti-aliased edge
+        motion = centroid(video[1]) - centroid(video[0])
+        return colour, lit.sum(), motion
+    c0a, area0a, m0a = summary(clip(0, [0.5, 0.5]))
+    c0b, area0b, m0b = summary(clip(0, [0.4, 0.6]))
+    np.testing.assert_allclose(c0a, c0b, atol=1e-3)
+    assert abs(area0a - area0b) <= 0.05 * area0a
+    np.testing.assert_allclose(m0a, m0b, atol=0.3)
+    for other in (1, 2, 3):
+        c, area, m = summary(clip(other, [0.5, 0.5]))
+        assert np.abs(c - c0a).max() > 0.2  # another colour
+        assert np.abs(m - m0a).max() > 1.0  # another direction
+    areas = [summary(clip(k, [0.5, 0.5]))[1] for k in range(4)]
+    assert len(set(areas)) == 4  # disc, square, diamond and plus differ in area at equal size
