@@ -30,6 +30,8 @@ setup(
         "dvdgan-export=dvdgan_tf.cli.export:run",
         "dvdgan-sample=dvdgan_tf.cli.sample:run",
         "dvdgan-prepare-data=dvdgan_tf.cli.prepare_data:run",
+        "dvdgan-export-i3d=dvdgan_tf.cli.export_i3d:run",
+        "dvdgan-eval=dvdgan_tf.cli.eval:run",
     ]},
     license="Apache-2.0",
 )
