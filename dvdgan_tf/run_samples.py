@@ -1,5 +1,6 @@
-"""What a training run shows and ships from its EMA generator: GIF sample grids, class accuracy, SavedModels."""
-import json
+"""What a training run shows and ships from its EMA generator: GIF sample grids, class accuracy, the named
+evaluation metrics (FVD, FID, IS), SavedModels."""
+import hashlib
 import os
 
 import gin
@@ -8,7 +9,7 @@ import tensorflow as tf
 
 from dvdgan_tf import export, video_io
 from dvdgan_tf.generator import sample_latents
-from dvdgan_tf.metrics import class_accuracy
+from dvdgan_tf.metrics import class_accuracy, classifiers, evaluate
 from dvdgan_tf.progress import log
 
 EXPORT_DIR = "export"
@@ -62,15 +63,58 @@ class ClassAccuracyMonitor:
         accuracy = class_accuracy.generated_class_accuracy(
             self.classifier, self.generator, self.generator.num_classes, self.samples_per_class, self.seed)
         tf.summary.scalar("eval/class_accuracy", accuracy, step=step)
-        append_jsonl(os.path.join(self.model_dir, METRICS_FILE),
-                     {"step": step, "metric": "class_accuracy", "value": accuracy,
-                      "chance": 1 / self.generator.num_classes})
+        evaluate.append_jsonl(os.path.join(self.model_dir, METRICS_FILE),
+                              {"step": step, "metric": "class_accuracy", "value": accuracy,
+                               "chance": 1 / self.generator.num_classes})
         log(f"step {step}: EMA-generator class accuracy {accuracy:.3f}")
         return accuracy
 
 
-def append_jsonl(path, record):
-    """Appends one JSON record as a line to ``path`` (flushed, so a crash loses at most that line)."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
+
+class MetricsMonitor:
+    """Runs the named metrics (``metrics.protocols``, e.g. 'fvd2048_16f') on the EMA generator with the same
+    code as dvdgan-eval, into TensorBoard (eval/<name>) and metrics.jsonl.
+
+    Real clips come from the run's dataset function in evaluation mode; their statistics are cached in
+    model_dir/stats under the protocol, the network and a hash of the run's configuration. Generated clips use
+    fixed z and uniform labels drawn from ``seed``, the same at every evaluation.
+    """
+
+    def __init__(self, generator, dataset_fn, model_dir, metric_names, config_text, seed, batch_size=8,
+                 i3d_handle=None):
+        self.generator, self.dataset_fn, self.model_dir = generator, dataset_fn, model_dir
+        self.metric_names, self.seed, self.batch_size = metric_names, seed, batch_size
+        needs_i3d = "i3d" in evaluate.describe(metric_names)["networks"]
+        self.i3d = classifiers.load_i3d(i3d_handle) if needs_i3d else None
+        self.dataset_key = "train-config-sha256:" + hashlib.sha256(config_text.encode("utf-8")).hexdigest()
+
+    def _generate(self, n, offset):
+        """n generated clips [n, T, H, W, 3] in [-1, 1]; clip i always uses the same z and label."""
+        g = self.generator
+        key = tf.constant([self.seed, 90000 + offset])
+        z = sample_latents(n, g.z_dim, seed=key)
+        labels = tf.random.stateless_uniform([n], key + 1, maxval=g.num_classes, dtype=tf.int32)
+        return g(z, labels, training=False)
+
+    def measure(self, step):
+        """Computes every metric at ``step``; returns {name: value}."""
+        offset = [0]
+
+        def generate(n):
+            videos = self._generate(n, offset[0])
+            offset[0] += 1
+            return videos
+
+        g = self.generator
+        real = self.dataset_fn(batch_size=self.batch_size, num_frames=g.num_frames, resolution=g.resolution,
+                               num_classes=g.num_classes, training=False, seed=self.seed)
+        values = evaluate.compute_metrics(generate, real, self.metric_names, i3d=self.i3d,
+                                          stats_cache_dir=os.path.join(self.model_dir, "stats"),
+                                          dataset_key=self.dataset_key, batch_size=self.batch_size)
+        record = {"step": step, "values": values,
+                  **evaluate.describe(self.metric_names, self.i3d.identity if self.i3d else None)}
+        evaluate.append_jsonl(os.path.join(self.model_dir, METRICS_FILE), record)
+        for name, value in values.items():
+            tf.summary.scalar(f"eval/{name}", value, step=step)
+        log(f"step {step}: " + ", ".join(f"{k} = {v:.4g}" for k, v in values.items()))
+        return values

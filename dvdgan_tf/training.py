@@ -8,6 +8,7 @@ the distribution strategy. Files in model_dir:
   metrics.jsonl          one JSON record per evaluation (step, metric name, value)
   export/<step>/         SavedModels of the EMA generator
 """
+import contextlib
 import math
 import os
 import signal
@@ -23,7 +24,7 @@ from dvdgan_tf.gan_trainer import GanTrainer
 from dvdgan_tf.generator import build_generator
 from dvdgan_tf.progress import ProgressBar
 from dvdgan_tf.progress import log
-from dvdgan_tf.run_samples import ClassAccuracyMonitor, SampleWriter
+from dvdgan_tf.run_samples import ClassAccuracyMonitor, MetricsMonitor, SampleWriter
 
 CONFIG_FILE = "operative_config.gin"
 CHECKPOINT_DIR = "checkpoints"
@@ -59,11 +60,10 @@ def _make_optimizer(learning_rate, beta_1, beta_2, variables):
     return optimizer
 
 
-def _build_trainer(strategy, networks, global_batch_size, d_steps_per_g_step, g_learning_rate, d_learning_rate,
+def _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_step, g_learning_rate, d_learning_rate,
                    beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile):
     with strategy.scope():
         models.build_weights_eagerly(networks)
-        ema = build_generator()
         ema(tf.zeros([1, ema.z_dim]), tf.zeros([1], tf.int32))
         trainer = GanTrainer(
             strategy, networks, ema,
@@ -82,6 +82,17 @@ def _checkpoint_manager(trainer, model_dir, keep):
                                      d_optimizer=trainer.d_optimizer)
     return tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=keep,
                                       checkpoint_name="ckpt")
+
+
+@contextlib.contextmanager
+def _precision_policy(name):
+    """Sets Keras's global dtype policy for the networks built inside; restores the previous one after."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _latest_step(model_dir):
@@ -122,7 +133,8 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUI
           ema_decay=0.9999, ema_start_step=20000, seed=0, jit_compile=False, log_every=10,
           checkpoint_every=500, keep_checkpoints=3, sample_every=500, export_every=0, samples_per_class=4,
           max_sample_classes=10, class_accuracy_every=0, class_accuracy_classifier_steps=200,
-          class_accuracy_samples_per_class=16, progress=True):
+          class_accuracy_samples_per_class=16, metrics=(), metrics_every=0, metrics_batch_size=8,
+          metrics_i3d=None, mixed_precision=None, progress=True):
     """Trains DVD-GAN until ``num_steps`` G steps; resumes from model_dir's latest checkpoint if there is one.
 
     Args:
@@ -139,22 +151,31 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUI
       class_accuracy_every: measure the class accuracy of EMA samples with a small classifier trained on the
         real data (metrics.class_accuracy) at the start, at this interval and at the end (0 = never).
       class_accuracy_classifier_steps, class_accuracy_samples_per_class: its training steps and sample count.
+      metrics, metrics_every: protocol names (e.g. ('fvd2048_16f',), see dvdgan_tf/metrics/protocols.py) computed
+        on the EMA generator at this interval and at the end (0 = never), as dvdgan-eval computes them.
+      metrics_batch_size: clips per generator call for them. metrics_i3d: I3D handle (None: built-in K400).
+      mixed_precision: None (float32) or 'mixed_bfloat16' (bfloat16 compute; variables, BN statistics, SN
+        vectors and losses stay float32).
       progress: show a progress bar with ETA on stderr.
     Returns:
       {"step": final step, "stopped_by": signal name or None, "losses": last losses}.
     """
     strategy = strategy or tf.distribute.get_strategy()
+    if mixed_precision not in (None, "mixed_bfloat16"):
+        raise ConfigError(f"train.mixed_precision must be None or 'mixed_bfloat16', got {mixed_precision!r} "
+                          f"(float16 would need loss scaling, which this loop does not do).")
     if global_batch_size % strategy.num_replicas_in_sync:
         raise ConfigError(f"train.global_batch_size={global_batch_size} is not divisible by the "
                           f"{strategy.num_replicas_in_sync} replicas.")
-    with strategy.scope():
+    with _precision_policy(mixed_precision or "float32"), strategy.scope():
         networks = models.build_networks()  # configuration only: weights are created below
+        ema = build_generator()
     start = _latest_step(model_dir)
     # The data first: a missing dataset stops the run before minutes of weight initialisation.
     data = _distributed_data(strategy, dataset_fn, networks.G, global_batch_size, seed + start)
     os.makedirs(model_dir, exist_ok=True)
     config_text = _write_config(model_dir)
-    trainer = _build_trainer(strategy, networks, global_batch_size, d_steps_per_g_step, g_learning_rate,
+    trainer = _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_step, g_learning_rate,
                              d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile)
     manager = _checkpoint_manager(trainer, model_dir, keep_checkpoints)
     manager.restore_or_initialize()
@@ -163,6 +184,8 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUI
     writer = tf.summary.create_file_writer(model_dir)
     samples = SampleWriter(trainer.G_ema, model_dir, samples_per_class, max_sample_classes, seed)
     accuracy = None
+    evaluation = (MetricsMonitor(trainer.G_ema, dataset_fn, model_dir, list(metrics), config_text, seed,
+                                 metrics_batch_size, metrics_i3d) if metrics and metrics_every else None)
     with writer.as_default():
         tf.summary.text("config", "```\n" + config_text + "\n```", step=start)
         if class_accuracy_every:
@@ -190,6 +213,8 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUI
                 samples.export(step)
             if class_accuracy_every and step % class_accuracy_every == 0 and step < num_steps:
                 accuracy.measure(step)
+            if evaluation and step % metrics_every == 0 and step < num_steps:
+                evaluation.measure(step)
     if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
         manager.save(checkpoint_number=step)
     if stop.signal is None:
@@ -197,6 +222,8 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUI
             samples.write(step)
             if accuracy is not None:
                 accuracy.measure(step)
+            if evaluation is not None:
+                evaluation.measure(step)
         samples.export(step)
     else:
         log(f"stopped by {stop.signal} at step {step}; checkpoint saved. Re-run the same command to resume.")

@@ -125,3 +125,20 @@ def test_missing_model_dir_is_a_clear_error():
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "--model_dir is required" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_mixed_bfloat16_trains_with_float32_state(tmp_path):
+    tiny_config("train.num_steps = 1", "train.mixed_precision = 'mixed_bfloat16'")
+    result = training.train(str(tmp_path))
+    assert result["step"] == 1 and all(np.isfinite(v) for v in result["losses"].values())
+    reader = tf.train.load_checkpoint(str(tmp_path / "checkpoints"))
+    dtypes = reader.get_variable_to_dtype_map()
+    assert {dtypes[k] for k in dtypes if k.startswith(("G/", "D_S/", "D_T/"))} == {tf.float32}
+    import keras
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
+
+
+def test_unsupported_precision_is_a_clear_error(tmp_path):
+    tiny_config("train.num_steps = 1", "train.mixed_precision = 'mixed_float16'")
+    with pytest.raises(config.ConfigError, match="must be None or 'mixed_bfloat16'"):
+        training.train(str(tmp_path))
