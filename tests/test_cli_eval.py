@@ -95,7 +95,7 @@ def test_library_errors_name_the_problem(tiny_export, tmp_path):
     with pytest.raises(DataError, match="ended after 6 clips: fvd8_9f needs 8"):
         evaluate.evaluate_generator(tiny_export["export_dir"], batches, "fvd8_9f", dataset_key=key,
                                     stats_cache_dir=str(tmp_path), progress=False)
-    with pytest.raises(ConfigError, match="not a SavedModel directory"):
+    with pytest.raises(DataError, match="is not a SavedModel export"):
         evaluate.evaluate_generator(str(tmp_path / "nothing"), None, "fvd4_9f", progress=False)
     with pytest.raises(ConfigError, match="need real data"):
         evaluate.evaluate_generator(tiny_export["export_dir"], None, "fvd4_9f", progress=False)

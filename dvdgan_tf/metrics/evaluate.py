@@ -13,6 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from dvdgan_tf import export as export_lib
 from dvdgan_tf.errors import ConfigError, DataError
 from dvdgan_tf.metrics import c3d as c3d_lib
 from dvdgan_tf.metrics import classifiers, frechet, fvd, inception_score
@@ -207,11 +208,9 @@ def describe(metric_names, i3d_identity=None, c3d_identity=None):
 
 
 def load_export(export_dir):
-    """tf.saved_model.load of a generator export, with a clear error when it is not one."""
-    if not os.path.isdir(export_dir) or not os.path.exists(os.path.join(export_dir, "saved_model.pb")):
-        raise ConfigError(f"{export_dir} is not a SavedModel directory (no saved_model.pb). Give a generator "
-                          f"export (dvdgan-export / dvdgan-train's model_dir/export).")
-    loaded = tf.saved_model.load(export_dir)
+    """tf.saved_model.load of a generator export (``export.load_export``), with a clear error when it is not
+    a generator export."""
+    loaded = export_lib.load_export(export_dir)
     if "serving_default" not in loaded.signatures:
         raise ConfigError(f"{export_dir} has no serving_default signature; it is not a dvdgan generator export.")
     return loaded
