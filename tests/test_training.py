@@ -142,3 +142,17 @@ def test_unsupported_precision_is_a_clear_error(tmp_path):
     tiny_config("train.num_steps = 1", "train.mixed_precision = 'mixed_float16'")
     with pytest.raises(config.ConfigError, match="must be None or 'mixed_bfloat16'"):
         training.train(str(tmp_path))
+
+
+def test_config_whose_dataset_is_missing_stops_at_once_with_the_fix(tmp_path):
+    env = dict(os.environ, PYTHONPATH=REPO)
+    started = time.time()
+    result = subprocess.run([sys.executable, "-m", "dvdgan_tf.cli.train", "--gin_file=gin/ucf101.gin",
+                             f"--gin_param=prepared_videos.data_dir = '{tmp_path}/ucf101'",
+                             f"--model_dir={tmp_path}/run"], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "dvdgan-prepare-data --source=ucf101" in result.stderr
+    assert "Traceback" not in result.stderr and "In call to configurable" not in result.stderr
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+    assert time.time() - started < 120  # stopped before building the 310M-parameter model
