@@ -156,3 +156,27 @@ def test_config_whose_dataset_is_missing_stops_at_once_with_the_fix(tmp_path):
     assert "Traceback" not in result.stderr and "In call to configurable" not in result.stderr
     assert not os.path.exists(tmp_path / "run" / "checkpoints")
     assert time.time() - started < 120  # stopped before building the 310M-parameter model
+
+
+TWO_REPLICAS = """
+import os, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
+from test_training import tiny_config
+from dvdgan_tf import training
+tiny_config("train.num_steps = 2", "train.global_batch_size = 4")
+strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
+result = training.train(sys.argv[2], strategy=strategy)
+print("RESULT", result["step"], all(v == v for v in result["losses"].values()))
+"""
+
+
+def test_trains_with_two_replicas_under_mirrored_strategy(tmp_path):
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run([sys.executable, "-c", TWO_REPLICAS, REPO, str(tmp_path)], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "RESULT 2 True" in result.stdout
+    assert checkpoint_steps(str(tmp_path))[-1] == 2
