@@ -167,68 +167,70 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUI
     if global_batch_size % strategy.num_replicas_in_sync:
         raise ConfigError(f"train.global_batch_size={global_batch_size} is not divisible by the "
                           f"{strategy.num_replicas_in_sync} replicas.")
-    with _precision_policy(mixed_precision or "float32"), strategy.scope():
-        networks = models.build_networks()  # configuration only: weights are created below
-        ema = build_generator()
-    start = _latest_step(model_dir)
-    # The data first: a missing dataset stops the run before minutes of weight initialisation.
-    data = _distributed_data(strategy, dataset_fn, networks.G, global_batch_size, seed + start)
-    os.makedirs(model_dir, exist_ok=True)
-    config_text = _write_config(model_dir)
-    trainer = _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_step, g_learning_rate,
-                             d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile)
-    manager = _checkpoint_manager(trainer, model_dir, keep_checkpoints)
-    manager.restore_or_initialize()
-    if int(trainer.step.numpy()) != start:
-        raise DvdganError(f"checkpoint step {int(trainer.step.numpy())} differs from its file name ({start}).")
-    writer = tf.summary.create_file_writer(model_dir)
-    samples = SampleWriter(trainer.G_ema, model_dir, samples_per_class, max_sample_classes, seed)
-    accuracy = None
-    evaluation = (MetricsMonitor(trainer.G_ema, dataset_fn, model_dir, list(metrics), config_text, seed,
-                                 metrics_batch_size, metrics_i3d) if metrics and metrics_every else None)
-    with writer.as_default():
-        tf.summary.text("config", "```\n" + config_text + "\n```", step=start)
-        if class_accuracy_every:
-            accuracy = ClassAccuracyMonitor(trainer.G_ema, dataset_fn, model_dir, class_accuracy_classifier_steps,
-                                            class_accuracy_samples_per_class, seed)
-            accuracy.measure(start)
-    losses, step = {}, start
-    with _StopRequest() as stop, writer.as_default(), ProgressBar(num_steps, start, enabled=progress) as bar:
-        tick, tick_step = time.time(), start
-        while step < num_steps and stop.signal is None:
-            losses = {k: float(v) for k, v in trainer.train_step(data).items()}
-            step = int(trainer.step.numpy())
-            _check_finite(losses, step)
-            bar.update(step, losses)
-            if log_every and step % log_every == 0:
-                rate = (step - tick_step) / max(time.time() - tick, 1e-9)
-                _log_scalars(losses, rate, global_batch_size * d_steps_per_g_step, g_learning_rate,
-                             d_learning_rate, step)
-                tick, tick_step = time.time(), step
-            if checkpoint_every and step % checkpoint_every == 0:
-                manager.save(checkpoint_number=step)
-            if sample_every and step % sample_every == 0:
-                samples.write(step)
-            if export_every and step % export_every == 0:
-                samples.export(step)
-            if class_accuracy_every and step % class_accuracy_every == 0 and step < num_steps:
-                accuracy.measure(step)
-            if evaluation and step % metrics_every == 0 and step < num_steps:
-                evaluation.measure(step)
-    if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
-        manager.save(checkpoint_number=step)
-    if stop.signal is None:
+    # Sub-layers made in build() take the dtype policy current at their first call: keep it for the whole run.
+    with _precision_policy(mixed_precision or "float32"):
+        with strategy.scope():
+            networks = models.build_networks()  # configuration only: weights are created below
+            ema = build_generator()
+        start = _latest_step(model_dir)
+        # The data first: a missing dataset stops the run before minutes of weight initialisation.
+        data = _distributed_data(strategy, dataset_fn, networks.G, global_batch_size, seed + start)
+        os.makedirs(model_dir, exist_ok=True)
+        config_text = _write_config(model_dir)
+        trainer = _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_step, g_learning_rate,
+                                 d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile)
+        manager = _checkpoint_manager(trainer, model_dir, keep_checkpoints)
+        manager.restore_or_initialize()
+        if int(trainer.step.numpy()) != start:
+            raise DvdganError(f"checkpoint step {int(trainer.step.numpy())} differs from its file name ({start}).")
+        writer = tf.summary.create_file_writer(model_dir)
+        samples = SampleWriter(trainer.G_ema, model_dir, samples_per_class, max_sample_classes, seed)
+        accuracy = None
+        evaluation = (MetricsMonitor(trainer.G_ema, dataset_fn, model_dir, list(metrics), config_text, seed,
+                                     metrics_batch_size, metrics_i3d) if metrics and metrics_every else None)
         with writer.as_default():
-            samples.write(step)
-            if accuracy is not None:
-                accuracy.measure(step)
-            if evaluation is not None:
-                evaluation.measure(step)
-        samples.export(step)
-    else:
-        log(f"stopped by {stop.signal} at step {step}; checkpoint saved. Re-run the same command to resume.")
-    writer.flush()
-    return {"step": step, "stopped_by": stop.signal, "losses": losses}
+            tf.summary.text("config", "```\n" + config_text + "\n```", step=start)
+            if class_accuracy_every:
+                accuracy = ClassAccuracyMonitor(trainer.G_ema, dataset_fn, model_dir, class_accuracy_classifier_steps,
+                                                class_accuracy_samples_per_class, seed)
+                accuracy.measure(start)
+        losses, step = {}, start
+        with _StopRequest() as stop, writer.as_default(), ProgressBar(num_steps, start, enabled=progress) as bar:
+            tick, tick_step = time.time(), start
+            while step < num_steps and stop.signal is None:
+                losses = {k: float(v) for k, v in trainer.train_step(data).items()}
+                step = int(trainer.step.numpy())
+                _check_finite(losses, step)
+                bar.update(step, losses)
+                if log_every and step % log_every == 0:
+                    rate = (step - tick_step) / max(time.time() - tick, 1e-9)
+                    _log_scalars(losses, rate, global_batch_size * d_steps_per_g_step, g_learning_rate,
+                                 d_learning_rate, step)
+                    tick, tick_step = time.time(), step
+                if checkpoint_every and step % checkpoint_every == 0:
+                    manager.save(checkpoint_number=step)
+                if sample_every and step % sample_every == 0:
+                    samples.write(step)
+                if export_every and step % export_every == 0:
+                    samples.export(step)
+                if class_accuracy_every and step % class_accuracy_every == 0 and step < num_steps:
+                    accuracy.measure(step)
+                if evaluation and step % metrics_every == 0 and step < num_steps:
+                    evaluation.measure(step)
+        if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
+            manager.save(checkpoint_number=step)
+        if stop.signal is None:
+            with writer.as_default():
+                samples.write(step)
+                if accuracy is not None:
+                    accuracy.measure(step)
+                if evaluation is not None:
+                    evaluation.measure(step)
+            samples.export(step)
+        else:
+            log(f"stopped by {stop.signal} at step {step}; checkpoint saved. Re-run the same command to resume.")
+        writer.flush()
+        return {"step": step, "stopped_by": stop.signal, "losses": losses}
 
 
 def _log_scalars(losses, steps_per_sec, clips_per_step, g_lr, d_lr, step):

@@ -31,4 +31,4 @@ def test_gin_dataset_function_is_called_with_the_generator_shape():
     assert real_data.gin_source(["gin/demo.gin"], [], 2, training=False, seed=0)[1] != key
     assert real_data.gin_source(["gin/demo.gin"], ["moving_shapes.eval_examples = 8"], 2, seed=0)[1] != key
     with pytest.raises(ConfigError, match="binds no train.dataset_fn"):
-        real_data.gin_source(["gin/ucf101.gin"], [], 2)
+        real_data.gin_source(["gin/base.gin"], ["NUM_CLASSES = 3", "NUM_FRAMES = 9", "RESOLUTION = 16"], 2)
