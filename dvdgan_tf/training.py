@@ -181,56 +181,90 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUI
                                  d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile)
         manager = _checkpoint_manager(trainer, model_dir, keep_checkpoints)
         manager.restore_or_initialize()
-        if int(trainer.step.numpy()) != start:
-            raise DvdganError(f"checkpoint step {int(trainer.step.numpy())} differs from its file name ({start}).")
         writer = tf.summary.create_file_writer(model_dir)
-        samples = SampleWriter(trainer.G_ema, model_dir, samples_per_class, max_sample_classes, seed)
-        accuracy = None
-        evaluation = (MetricsMonitor(trainer.G_ema, dataset_fn, model_dir, list(metrics), config_text, seed,
-                                     metrics_batch_size, metrics_i3d) if metrics and metrics_every else None)
         with writer.as_default():
             tf.summary.text("config", "```\n" + config_text + "\n```", step=start)
-            if class_accuracy_every:
-                accuracy = ClassAccuracyMonitor(trainer.G_ema, dataset_fn, model_dir, class_accuracy_classifier_steps,
-                                                class_accuracy_samples_per_class, seed)
-                accuracy.measure(start)
-        losses, step = {}, start
-        with _StopRequest() as stop, writer.as_default(), ProgressBar(num_steps, start, enabled=progress) as bar:
-            tick, tick_step = time.time(), start
-            while step < num_steps and stop.signal is None:
-                losses = {k: float(v) for k, v in trainer.train_step(data).items()}
-                step = int(trainer.step.numpy())
-                _check_finite(losses, step)
-                bar.update(step, losses)
-                if log_every and step % log_every == 0:
-                    rate = (step - tick_step) / max(time.time() - tick, 1e-9)
-                    _log_scalars(losses, rate, global_batch_size * d_steps_per_g_step, g_learning_rate,
-                                 d_learning_rate, step)
-                    tick, tick_step = time.time(), step
-                if checkpoint_every and step % checkpoint_every == 0:
-                    manager.save(checkpoint_number=step)
-                if sample_every and step % sample_every == 0:
-                    samples.write(step)
-                if export_every and step % export_every == 0:
-                    samples.export(step)
-                if class_accuracy_every and step % class_accuracy_every == 0 and step < num_steps:
-                    accuracy.measure(step)
-                if evaluation and step % metrics_every == 0 and step < num_steps:
-                    evaluation.measure(step)
-        if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
-            manager.save(checkpoint_number=step)
-        if stop.signal is None:
-            with writer.as_default():
-                samples.write(step)
-                if accuracy is not None:
-                    accuracy.measure(step)
-                if evaluation is not None:
-                    evaluation.measure(step)
-            samples.export(step)
-        else:
-            log(f"stopped by {stop.signal} at step {step}; checkpoint saved. Re-run the same command to resume.")
+            monitors = _Monitors(trainer.G_ema, dataset_fn, model_dir, config_text, seed, start,
+                                 samples=(sample_every, samples_per_class, max_sample_classes),
+                                 export_every=export_every,
+                                 accuracy=(class_accuracy_every, class_accuracy_classifier_steps,
+                                           class_accuracy_samples_per_class),
+                                 metrics=(metrics_every, list(metrics), metrics_batch_size, metrics_i3d))
+            speed = _SpeedLog(start, global_batch_size * d_steps_per_g_step, g_learning_rate, d_learning_rate)
+            with _StopRequest() as stop, ProgressBar(num_steps, start, enabled=progress) as bar:
+                step, losses = start, {}
+                while step < num_steps and stop.signal is None:
+                    losses = {k: float(v) for k, v in trainer.train_step(data).items()}
+                    step = int(trainer.step.numpy())
+                    _check_finite(losses, step)
+                    bar.update(step, losses)
+                    if log_every and step % log_every == 0:
+                        speed.write(losses, step)
+                    if checkpoint_every and step % checkpoint_every == 0:
+                        manager.save(checkpoint_number=step)
+                    if step < num_steps:
+                        monitors.after_step(step)
+            if not (manager.latest_checkpoint or "").endswith(f"-{step}"):
+                manager.save(checkpoint_number=step)
+            if stop.signal is None:
+                monitors.at_end(step)
+            else:
+                log(f"stopped by {stop.signal} at step {step}; checkpoint saved. Re-run the same command to "
+                    f"resume.")
         writer.flush()
         return {"step": step, "stopped_by": stop.signal, "losses": losses}
+
+
+class _Monitors:
+    """Everything a run does at intervals besides training: GIF samples, exports, class accuracy, metrics.
+
+    samples: (every, per_class, max_classes). accuracy: (every, classifier_steps, samples_per_class).
+    metrics: (every, protocol names, batch_size, i3d handle). An interval of 0 turns a monitor off; each one
+    also runs at the end of a finished run. Call inside the run's summary writer.
+    """
+
+    def __init__(self, generator, dataset_fn, model_dir, config_text, seed, start, samples, export_every,
+                 accuracy, metrics):
+        self.sample_every, self.export_every = samples[0], export_every
+        self.samples = SampleWriter(generator, model_dir, samples[1], samples[2], seed)
+        self.accuracy_every, self.accuracy = accuracy[0], None
+        if accuracy[0]:
+            self.accuracy = ClassAccuracyMonitor(generator, dataset_fn, model_dir, accuracy[1], accuracy[2], seed)
+            self.accuracy.measure(start)
+        self.metrics_every, self.metrics = metrics[0], None
+        if metrics[0] and metrics[1]:
+            self.metrics = MetricsMonitor(generator, dataset_fn, model_dir, metrics[1], config_text, seed,
+                                          metrics[2], metrics[3])
+
+    def after_step(self, step):
+        if self.sample_every and step % self.sample_every == 0:
+            self.samples.write(step)
+        if self.export_every and step % self.export_every == 0:
+            self.samples.export(step)
+        if self.accuracy and step % self.accuracy_every == 0:
+            self.accuracy.measure(step)
+        if self.metrics and step % self.metrics_every == 0:
+            self.metrics.measure(step)
+
+    def at_end(self, step):
+        self.samples.write(step)
+        for monitor in (self.accuracy, self.metrics):
+            if monitor is not None:
+                monitor.measure(step)
+        self.samples.export(step)
+
+
+class _SpeedLog:
+    """Writes losses, steps/s, clips/s and learning rates at the logging interval."""
+
+    def __init__(self, start, clips_per_step, g_lr, d_lr):
+        self.tick, self.tick_step = time.time(), start
+        self.clips_per_step, self.g_lr, self.d_lr = clips_per_step, g_lr, d_lr
+
+    def write(self, losses, step):
+        rate = (step - self.tick_step) / max(time.time() - self.tick, 1e-9)
+        _log_scalars(losses, rate, self.clips_per_step, self.g_lr, self.d_lr, step)
+        self.tick, self.tick_step = time.time(), step
 
 
 def _log_scalars(losses, steps_per_sec, clips_per_step, g_lr, d_lr, step):
