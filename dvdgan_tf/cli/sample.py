@@ -9,7 +9,6 @@ into a grid (--cols per row, default about square).
 import json
 import math
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -31,8 +30,10 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from dvdgan_tf import video_io  # pylint: disable=import-outside-toplevel
-    from dvdgan_tf.errors import ConfigError, DvdganError  # pylint: disable=import-outside-toplevel
-    try:
+    from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
+
+    def body():
         if not FLAGS.export_dir or not FLAGS.out or FLAGS.label is None:
             raise ConfigError("--export_dir, --label and --out are needed, e.g. dvdgan-sample "
                               "--export_dir=runs/demo/export/2000 --label=0 --num=4 --out=samples.mp4.")
@@ -41,10 +42,8 @@ def main(argv):
         if FLAGS.num < 1 or (FLAGS.cols is not None and FLAGS.cols < 1) or FLAGS.fps < 1:
             raise ConfigError(f"--num, --cols and --fps must be >= 1, got {FLAGS.num}, {FLAGS.cols}, {FLAGS.fps}.")
         write_samples()
-    except DvdganError as e:
-        print(f"dvdgan-sample: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_reporting_errors("dvdgan-sample", body)
 
 
 def check_export(export_dir, label):

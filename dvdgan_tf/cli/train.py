@@ -42,23 +42,16 @@ def dry_run(gin_files, gin_params, out=sys.stdout):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from dvdgan_tf.errors import DvdganError  # pylint: disable=import-outside-toplevel
-    try:
+    from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
+
+    def body():
         if FLAGS.dry_run:
             dry_run(FLAGS.gin_file, FLAGS.gin_param)
         else:
             run_training(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir, FLAGS.strategy)
-    except (DvdganError, ValueError) as e:
-        print(f"dvdgan-train: error: {user_message(e)}", file=sys.stderr)
-        return 2
-    return 0
 
-
-def user_message(error):
-    """The error's message without the "In call to configurable ..." lines gin appends."""
-    lines = str(error).splitlines()
-    return "\n".join(line for line in lines if not line.strip().startswith("In call to configurable"))
-
+    # Invalid network settings (k > T, a resolution not 4 * 2^n, ...) are ValueErrors from the networks.
+    return run_reporting_errors("dvdgan-train", body, also=(ValueError,))
 
 def make_strategy(name):
     """The tf.distribute strategy named by --strategy."""
