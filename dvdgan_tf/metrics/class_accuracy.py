@@ -30,7 +30,8 @@ def train_classifier(dataset_fn, num_frames, resolution, num_classes, steps=200,
     classifier = make_classifier(num_classes, seed=seed)
     classifier.compile(optimizer=keras.optimizers.Adam(1e-3),
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    classifier.fit(dataset_fn(training=True, seed=seed + 7, **args).take(steps), epochs=1, verbose=0)
+    classifier.fit(dataset_fn(training=True, seed=seed + 7, **args).take(steps), epochs=1, verbose=0,
+                   shuffle=False)  # the stream is already random
     _, accuracy = classifier.evaluate(dataset_fn(training=False, seed=seed + 7, **args), verbose=0)
     return classifier, float(accuracy)
 
