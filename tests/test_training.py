@@ -181,3 +181,10 @@ def test_trains_with_two_replicas_under_mirrored_strategy(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RESULT 2 True" in result.stdout
     assert checkpoint_steps(str(tmp_path))[-1] == 2
+
+
+def test_xla_compiled_replica_steps_train(tmp_path):
+    """train.jit_compile (for GPU/TPU) compiles the D and G replica steps with XLA; on CPU it must still run."""
+    tiny_config("train.num_steps = 1", "train.jit_compile = True")
+    result = training.train(str(tmp_path))
+    assert result["step"] == 1 and all(np.isfinite(v) for v in result["losses"].values())
