@@ -20,14 +20,12 @@ import tensorflow as tf
 
 from dvdgan_tf import models
 from dvdgan_tf.errors import ConfigError, DvdganError
+from dvdgan_tf.export import CHECKPOINT_DIR, CHECKPOINT_PREFIX, CONFIG_FILE  # the run layout export reads
 from dvdgan_tf.gan_trainer import GanTrainer
 from dvdgan_tf.generator import build_generator
 from dvdgan_tf.progress import ProgressBar
 from dvdgan_tf.progress import log
 from dvdgan_tf.run_samples import ClassAccuracyMonitor, MetricsMonitor, SampleWriter
-
-CONFIG_FILE = "operative_config.gin"
-CHECKPOINT_DIR = "checkpoints"
 
 
 class TrainingDivergedError(DvdganError):
@@ -81,7 +79,7 @@ def _checkpoint_manager(trainer, model_dir, keep):
                                      D_T=trainer.D_T, g_optimizer=trainer.g_optimizer,
                                      d_optimizer=trainer.d_optimizer)
     return tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=keep,
-                                      checkpoint_name="ckpt")
+                                      checkpoint_name=CHECKPOINT_PREFIX)
 
 
 @contextlib.contextmanager
