@@ -46,13 +46,19 @@ def _np_full_attention(x, kernels, gamma):
     return x + gamma * (np.einsum("bij,bjk->bik", attn, v) @ wo).reshape(x.shape)
 
 
-def test_separable_attention_matches_numpy():
-    x = _input(0)
+def _separable_with_gammas(x, gammas):
+    """A built SeparableSelfAttention whose three stages have the given non-zero gains."""
     layer = SeparableSelfAttention(kernel_initializer="glorot_normal")
     layer(tf.constant(x))
-    gammas = (0.7, -0.5, 1.3)
     for stage, gamma in zip(layer.stages, gammas):
         stage.gamma.assign(gamma)
+    return layer
+
+
+def test_separable_attention_matches_numpy():
+    x = _input(0)
+    gammas = (0.7, -0.5, 1.3)
+    layer = _separable_with_gammas(x, gammas)
     y = layer(tf.constant(x), training=False).numpy()
     ref = x.astype(np.float64)
     for stage, gamma, axis in zip(layer.stages, gammas, ("height", "width", "time")):
@@ -64,11 +70,8 @@ def test_separable_attention_matches_numpy():
 def test_separable_attention_stage_order_matters():
     """A reference with the stages in another order (time first) differs: the test above checks the order."""
     x = _input(0)
-    layer = SeparableSelfAttention(kernel_initializer="glorot_normal")
-    layer(tf.constant(x))
     gammas = (0.7, -0.5, 1.3)
-    for stage, gamma in zip(layer.stages, gammas):
-        stage.gamma.assign(gamma)
+    layer = _separable_with_gammas(x, gammas)
     y = layer(tf.constant(x)).numpy()
     ref = x.astype(np.float64)
     for i, axis in ((2, "time"), (0, "height"), (1, "width")):
