@@ -8,8 +8,8 @@ import gin
 # Importing these registers their configurables (G, D_S, D_T, train, datasets) before any file is parsed.
 import dvdgan_tf.data.pipeline  # noqa: F401  pylint: disable=unused-import
 import dvdgan_tf.data.synthetic  # noqa: F401  pylint: disable=unused-import
-import dvdgan_tf.models  # noqa: F401  pylint: disable=unused-import
-import dvdgan_tf.training  # noqa: F401  pylint: disable=unused-import
+import dvdgan_tf.nets.networks  # noqa: F401  pylint: disable=unused-import
+import dvdgan_tf.training.loop  # noqa: F401  pylint: disable=unused-import
 from dvdgan_tf.errors import ConfigError
 
 REPO_GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")

@@ -19,7 +19,9 @@ def _make_tiny_run_dir(model_dir):
     import gin
     import numpy as np
     import tensorflow as tf
-    from dvdgan_tf import config, export, generator
+    from dvdgan_tf import config
+    from dvdgan_tf.export import saved_model as export
+    from dvdgan_tf.nets import generator
 
     config.parse_config(["gin/ucf101.gin"], TINY_G_BINDINGS)
     with open(os.path.join(model_dir, "operative_config.gin"), "w", encoding="utf-8") as f:

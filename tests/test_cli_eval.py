@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from dvdgan_tf.errors import DataError
-from dvdgan_tf.generator import Generator
+from dvdgan_tf.nets.generator import Generator
 from dvdgan_tf.metrics import classifiers, evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

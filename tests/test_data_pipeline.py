@@ -9,8 +9,10 @@ import pytest
 import tensorflow as tf
 
 from data_video_fixtures import decode_reference, make_ucf101
-from dvdgan_tf.data import pipeline, prepare, records
-from dvdgan_tf.data.sources_ucf101 import UCF101Source
+from dvdgan_tf.data import pipeline
+from dvdgan_tf.data import prepare
+from dvdgan_tf.data import records
+from dvdgan_tf.data.sources.ucf101 import UCF101Source
 from dvdgan_tf.errors import DataError
 
 T, STRIDE, R = 4, 2, 16  # clips of 4 frames every 2nd frame: 7 of the videos' 14 frames

@@ -8,9 +8,10 @@ import pytest
 import tensorflow as tf
 
 from data_video_fixtures import decode_reference, make_kinetics, make_ucf101, write_garbage
-from dvdgan_tf.data import prepare, records
-from dvdgan_tf.data.sources_kinetics import KineticsSource
-from dvdgan_tf.data.sources_ucf101 import UCF101Source
+from dvdgan_tf.data import prepare
+from dvdgan_tf.data import records
+from dvdgan_tf.data.sources.kinetics import KineticsSource
+from dvdgan_tf.data.sources.ucf101 import UCF101Source
 from dvdgan_tf.errors import DataError
 
 OPTIONS = prepare.Options(resolution=16, frame_format="png", min_frames=8, videos_per_shard=2)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dvdgan_tf.data import sources
-from dvdgan_tf.data.sources_bair import BairSource
+from dvdgan_tf.data.sources import common as sources
+from dvdgan_tf.data.sources.bair import BairSource
 from dvdgan_tf.errors import DataError
 
 STEPS = 6

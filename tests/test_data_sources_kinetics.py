@@ -4,8 +4,8 @@ import os
 import pytest
 
 from data_video_fixtures import make_kinetics, pattern_frames, write_video
-from dvdgan_tf.data import sources
-from dvdgan_tf.data.sources_kinetics import KineticsSource, class_folder_listing
+from dvdgan_tf.data.sources import common as sources
+from dvdgan_tf.data.sources.kinetics import KineticsSource, class_folder_listing
 from dvdgan_tf.errors import DataError
 
 

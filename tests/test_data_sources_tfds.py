@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from dvdgan_tf.data.sources_tfds import TfdsSource
+from dvdgan_tf.data.sources.tfds import TfdsSource
 from dvdgan_tf.errors import DataError
 
 CLASSES = ["ApplyEyeMakeup", "Basketball", "YoYo"]

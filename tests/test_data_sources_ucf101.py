@@ -2,8 +2,8 @@
 import pytest
 
 from data_video_fixtures import make_ucf101
-from dvdgan_tf.data import sources
-from dvdgan_tf.data.sources_ucf101 import UCF101Source
+from dvdgan_tf.data.sources import common as sources
+from dvdgan_tf.data.sources.ucf101 import UCF101Source
 from dvdgan_tf.errors import DataError
 
 

@@ -2,9 +2,9 @@
 import pytest
 import tensorflow as tf
 
-from dvdgan_tf.discriminators import SpatialDiscriminator, TemporalDiscriminator
-from dvdgan_tf.generator import Generator
-from dvdgan_tf.layer_tracking import track
+from dvdgan_tf.nets.discriminators import SpatialDiscriminator, TemporalDiscriminator
+from dvdgan_tf.nets.generator import Generator
+from dvdgan_tf.nets.layer_tracking import track
 
 
 def checkpointed_ids(obj):

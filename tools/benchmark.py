@@ -1,4 +1,4 @@
-"""Benchmark: separable vs full (non-separable) self-attention of ``dvdgan_tf.attention``.
+"""Benchmark: separable vs full (non-separable) self-attention of ``dvdgan_tf.nets.attention``.
 
 Compares ``SelfAttention(axes=(1, 2, 3))`` (one attention map over all T*H*W positions) with
 ``SeparableSelfAttention()`` (height, then width, then time attention) on a [B, T, H, W, C] float32 input,
@@ -97,7 +97,7 @@ def run_worker(args):
     """Setup, then (unless baseline) the big forward passes; prints one JSON line on stdout."""
     sys.path.insert(0, str(REPO_ROOT))
     import tensorflow as tf
-    from dvdgan_tf.attention import make_attention
+    from dvdgan_tf.nets.attention import make_attention
 
     tf.random.set_seed(0)
     x = tf.random.normal((args.batch, args.frames, args.size, args.size, args.channels))

@@ -65,7 +65,8 @@ def make_raw_videos(root, num_videos, num_frames):
 
 
 def bench_prepare(raw_dir, out_dir, resolution, workers, total_frames, num_videos):
-    from dvdgan_tf.data import prepare, sources_kinetics  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.data import prepare  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.data.sources import kinetics as sources_kinetics  # pylint: disable=import-outside-toplevel
     shutil.rmtree(out_dir, ignore_errors=True)
     start = time.perf_counter()
     prepare.prepare(sources_kinetics.KineticsSource(raw_dir), out_dir,

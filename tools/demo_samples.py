@@ -11,8 +11,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from dvdgan_tf import export, video_io  # noqa: E402
-from dvdgan_tf.run_samples import SampleWriter  # noqa: E402
+from dvdgan_tf.training import run_dir  # noqa: E402
+from dvdgan_tf.io import video as video_io  # noqa: E402
+from dvdgan_tf.training.monitors import SampleWriter  # noqa: E402
 
 
 def main():
@@ -23,7 +24,7 @@ def main():
     parser.add_argument("--scale", type=int, default=2, help="nearest-neighbour upscaling for viewing")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    generator, step = export.restore_ema_generator(args.model_dir)
+    generator, step = run_dir.restore_ema_generator(args.model_dir)
     samples = SampleWriter(generator, args.model_dir, args.per_class, generator.num_classes, args.seed)
     grid = video_io.video_grid(video_io.to_uint8(samples.videos()), rows=samples.rows, padding=2)
     grid = np.repeat(np.repeat(grid, args.scale, axis=1), args.scale, axis=2)

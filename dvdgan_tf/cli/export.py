@@ -26,9 +26,9 @@ def main(argv):
         if not FLAGS.model_dir or not FLAGS.out:
             raise ConfigError("both --model_dir (a dvdgan-train model dir) and --out (the export folder) are "
                               "needed, e.g. dvdgan-export --model_dir=runs/demo --out=exports/demo.")
-        from dvdgan_tf import export  # pylint: disable=import-outside-toplevel
+        from dvdgan_tf.training import run_dir  # pylint: disable=import-outside-toplevel
         print(f"dvdgan-export: restoring the EMA generator from {FLAGS.model_dir} ...", file=sys.stderr)
-        path, step = export.export_checkpoint(FLAGS.model_dir, FLAGS.out, FLAGS.step)
+        path, step = run_dir.export_checkpoint(FLAGS.model_dir, FLAGS.out, FLAGS.step)
         print(f"exported the EMA generator of step {step} to {path}")
 
     return run_reporting_errors("dvdgan-export", body)

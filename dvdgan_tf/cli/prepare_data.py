@@ -56,7 +56,10 @@ def make_source(source, video_dir=None, splits_dir=None, ucf_split=1, annotation
                 tfds_name=None, tfds_data_dir=None, tfds_dir=None, tfds_video_key=None):
     """The source reader object for `source` from explicit arguments; raises DataError for missing ones."""
     # pylint: disable=import-outside-toplevel
-    from dvdgan_tf.data import sources_bair, sources_kinetics, sources_tfds, sources_ucf101
+    from dvdgan_tf.data.sources import bair as sources_bair
+    from dvdgan_tf.data.sources import kinetics as sources_kinetics
+    from dvdgan_tf.data.sources import tfds as sources_tfds
+    from dvdgan_tf.data.sources import ucf101 as sources_ucf101
     from dvdgan_tf.errors import DataError
 
     def need(value, flag):

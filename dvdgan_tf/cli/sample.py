@@ -29,7 +29,7 @@ flags.DEFINE_string("out", None, "Output file: .mp4 (H.264) or .gif (animated)."
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from dvdgan_tf import video_io  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.io import video as video_io  # pylint: disable=import-outside-toplevel
     from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
     from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
 
@@ -64,8 +64,9 @@ def check_export(export_dir, label):
 def write_samples():
     """Loads the export, generates FLAGS.num videos and writes them (a grid if more than one) to FLAGS.out."""
     # pylint: disable=import-outside-toplevel
-    from dvdgan_tf import export, video_io
-    from dvdgan_tf.progress import ProgressBar
+    from dvdgan_tf.export import saved_model as export
+    from dvdgan_tf.io import video as video_io
+    from dvdgan_tf.io.console import ProgressBar
 
     model = export.load_export(FLAGS.export_dir)
     with ProgressBar(FLAGS.num, unit="video", description="dvdgan-sample") as bar:

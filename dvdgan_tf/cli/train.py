@@ -25,7 +25,8 @@ flags.DEFINE_bool("dry_run", False, "Print the resolved configuration and the pa
 def dry_run(gin_files, gin_params, out=sys.stdout):
     """Parses the config, builds G, D_S and D_T symbolically (no activations) and prints config and sizes."""
     import gin  # pylint: disable=import-outside-toplevel
-    from dvdgan_tf import config, models  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf import config  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.nets import networks as models  # pylint: disable=import-outside-toplevel
 
     config.parse_config(gin_files, gin_params)
     networks = models.build_networks(kernel_initializer="zeros")  # sizes only: skip costly orthogonal init
@@ -61,7 +62,8 @@ def make_strategy(name):
 
 def run_training(gin_files, gin_params, model_dir, strategy_name):
     """Parses the config and trains into model_dir; prints where to look."""
-    from dvdgan_tf import config, training  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf import config  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.training import loop as training  # pylint: disable=import-outside-toplevel
     from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
     if not model_dir:
         raise ConfigError("--model_dir is required for training (e.g. --model_dir=runs/demo); re-using a "

@@ -18,8 +18,9 @@ import multiprocessing
 import os
 import re
 
-from dvdgan_tf import progress
-from dvdgan_tf.data import records, sources
+from dvdgan_tf.io import console as progress
+from dvdgan_tf.data import records
+from dvdgan_tf.data.sources import common as sources
 from dvdgan_tf.errors import DataError
 
 LOGGED_PER_REASON = 10  # skipped inputs logged one by one per reason; the rest are only in skipped.tsv

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dvdgan_tf.generator import sample_latents
+from dvdgan_tf.nets.generator import sample_latents
 
 
 def make_classifier(num_classes, width=16, seed=0):

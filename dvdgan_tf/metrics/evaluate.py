@@ -13,12 +13,12 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from dvdgan_tf import export as export_lib
+from dvdgan_tf.export import saved_model as export_lib
 from dvdgan_tf.errors import ConfigError, DataError
 from dvdgan_tf.metrics import c3d as c3d_lib
 from dvdgan_tf.metrics import classifiers, frechet, fvd, inception_score
 from dvdgan_tf.metrics import protocols as protocols_lib
-from dvdgan_tf.progress import ProgressBar
+from dvdgan_tf.io.console import ProgressBar
 
 
 def _videos_of(batch):
@@ -228,7 +228,7 @@ def export_generate_fn(loaded, num_classes=None, truncation=0.0, seed=0):
     signature, which clips to the same range). Labels: uniform over [0, num_classes) (num_classes read from the
     export's metadata when not given). Returns the signature's float 'video' in [-1, 1].
     """
-    from dvdgan_tf.generator import sample_latents  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.nets.generator import sample_latents  # pylint: disable=import-outside-toplevel
     signature = loaded.signatures["serving_default"]
     inputs = signature.structured_input_signature[1]
     if set(inputs) != {"z", "label", "truncation"}:

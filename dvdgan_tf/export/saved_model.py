@@ -1,0 +1,187 @@
+"""The (EMA) generator as a self-contained SavedModel, loading it back, and sampling from it.
+
+An export loads with ``tf.saved_model.load(dir)`` or ``hub.load(dir)`` in a process without dvdgan_tf; it holds
+no Keras objects, only variables and traced functions. Its signatures (B = batch, any size):
+
+  serving_default(z [B, z_dim] float32, label [B] int32, truncation [] float32)
+      -> video [B, T, H, W, 3] float32 in [-1, 1], video_uint8 [B, T, H, W, 3] uint8 (round((x + 1) * 127.5))
+      truncation > 0 clips z elementwise to [-truncation, truncation]; truncation <= 0 uses z as given.
+  sample(batch_size [] int32, label [B or 1] int32, truncation [] float32, seed [] int32)
+      -> video, video_uint8 and z [B, z_dim]: z drawn by the model, identical to
+      ``dvdgan_tf.nets.generator.sample_latents(batch_size, z_dim, truncation if truncation > 0 else None,
+      seed=[seed, 0])``: N(0, I), or N(0, I) truncated to [-truncation, truncation] (resampled, not clipped).
+      A single label is used for the whole batch.
+  latents(batch_size [] int32, truncation [] float32, seed [] int32) -> z [B, z_dim]: sample's z alone.
+
+The loaded object is also callable as ``model(z, label, truncation)`` (serving_default's function, same outputs).
+Bad inputs to a signature raise tf.errors.InvalidArgumentError whose message says what was expected: "z must be
+shaped [batch, 120] ...; got shape [2 100]", "label must hold class indices in [0, 101) ...", "label must be
+shaped [batch], one class index per row of z ...". (``model(z, ...)`` with a wrong z size already fails when the
+call is bound, with a TypeError naming the expected TensorSpec shape (None, z_dim).)
+Metadata: scalar variables ``num_classes``, ``num_frames``, ``resolution``, ``z_dim`` (int32), ``step`` (int64,
+-1 if unknown), ``config`` (string, the gin configuration), and the files assets/operative_config.gin and
+assets/dvdgan_export.json (the same numbers, readable without TensorFlow).
+"""
+import json
+import os
+import tempfile
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from dvdgan_tf.errors import ConfigError, DataError
+from dvdgan_tf.io import files
+
+CONFIG_ASSET = "operative_config.gin"
+METADATA_FILE = "dvdgan_export.json"
+
+
+class GeneratorExport(tf.Module):
+    """The tf.Module that is saved: the generator's variables, metadata variables and the signature functions.
+
+    The Keras generator itself is held outside tf.Module tracking (Keras 3 models cannot be saved as
+    SavedModel children: saving traces their single-input default signature, which G's (z, labels) breaks).
+    """
+
+    def __init__(self, generator, step=None, config_text="", asset_paths=()):
+        super().__init__(name="dvdgan_generator")
+        self._call_generator = lambda z, label: generator(z, label, training=False)  # not tracked
+        self.generator_variables = list(generator.variables)
+        self.num_classes = tf.Variable(generator.num_classes, dtype=tf.int32, trainable=False, name="num_classes")
+        self.num_frames = tf.Variable(generator.num_frames, dtype=tf.int32, trainable=False, name="num_frames")
+        self.resolution = tf.Variable(generator.resolution, dtype=tf.int32, trainable=False, name="resolution")
+        self.z_dim = tf.Variable(generator.z_dim, dtype=tf.int32, trainable=False, name="z_dim")
+        self.step = tf.Variable(-1 if step is None else int(step), dtype=tf.int64, trainable=False, name="step")
+        self.config = tf.Variable(config_text or "", dtype=tf.string, trainable=False, name="config")
+        self.assets = [tf.saved_model.Asset(p) for p in asset_paths]
+        self._static = dict(num_classes=generator.num_classes, z_dim=generator.z_dim)
+        z_spec = tf.TensorSpec([None, generator.z_dim], tf.float32, name="z")
+        label_spec = tf.TensorSpec([None], tf.int32, name="label")
+        scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)
+        self.__call__ = tf.function(self._serve, input_signature=[
+            z_spec, label_spec, scalar(tf.float32, "truncation")])
+        self.sample = tf.function(self._sample, input_signature=[
+            scalar(tf.int32, "batch_size"), label_spec, scalar(tf.float32, "truncation"), scalar(tf.int32, "seed")])
+        self.latents = tf.function(self._latents, input_signature=[
+            scalar(tf.int32, "batch_size"), scalar(tf.float32, "truncation"), scalar(tf.int32, "seed")])
+
+    def signatures(self):
+        """{signature key: concrete function} for tf.saved_model.save."""
+        return {"serving_default": self.__call__.get_concrete_function(),
+                "sample": self.sample.get_concrete_function(), "latents": self.latents.get_concrete_function()}
+
+    def _check_inputs(self, z, label):
+        num_classes, z_dim = self._static["num_classes"], self._static["z_dim"]
+        message = f"label must hold class indices in [0, {num_classes}) (this generator has {num_classes} classes)"
+        z_shape = tf.shape(z)
+        return [
+            tf.debugging.Assert(tf.logical_and(tf.size(z_shape) == 2, z_shape[-1] == z_dim), [
+                f"z must be shaped [batch, {z_dim}] (z_dim of this generator); got shape", z_shape]),
+            tf.debugging.Assert(tf.logical_and(tf.rank(label) == 1, tf.size(label) == z_shape[0]), [
+                "label must be shaped [batch], one class index per row of z; got label shape", tf.shape(label),
+                "and z shape", z_shape]),
+            tf.debugging.assert_greater_equal(label, 0, message=message),
+            tf.debugging.assert_less(label, num_classes, message=message)]
+
+    def _serve(self, z, label, truncation):
+        with tf.control_dependencies(self._check_inputs(z, label)):
+            z = tf.cond(truncation > 0, lambda: tf.clip_by_value(z, -truncation, truncation), lambda: z)
+            video = tf.cast(self._call_generator(z, label), tf.float32)
+        uint8 = tf.cast(tf.round(tf.clip_by_value((video + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
+        return {"video": video, "video_uint8": uint8}
+
+    def _latents(self, batch_size, truncation, seed):
+        with tf.control_dependencies([tf.debugging.assert_non_negative(batch_size, message=(
+                "batch_size must be >= 0"))]):
+            shape = tf.stack([batch_size, self._static["z_dim"]])
+        seed = tf.stack([seed, 0])
+        truncated = lambda: tf.random.stateless_parameterized_truncated_normal(
+            shape, seed, means=0.0, stddevs=1.0, minvals=-truncation, maxvals=truncation)
+        return {"z": tf.cond(truncation > 0, truncated, lambda: tf.random.stateless_normal(shape, seed))}
+
+    def _sample(self, batch_size, label, truncation, seed):
+        z = self._latents(batch_size, truncation, seed)["z"]
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.logical_or(tf.size(label) == 1, tf.size(label) == batch_size), True,
+                message="label must have 1 entry (one class for the whole batch) or batch_size entries")]):
+            label = tf.broadcast_to(label, [batch_size])
+        outputs = self.__call__(z, label, tf.constant(0.0))
+        outputs["z"] = z
+        return outputs
+
+
+def export_generator(generator, export_dir, step=None, config_text=None):
+    """Writes ``generator`` as a SavedModel to ``export_dir`` (see the module docstring for its signatures).
+
+    Args:
+      generator: a built dvdgan_tf Generator (the EMA one for shipping). export_dir: final folder; an existing
+        export there is replaced. step: training step stored as metadata. config_text: the gin configuration
+        stored as metadata and assets/operative_config.gin (default: the current gin config).
+    Returns:
+      export_dir. Written to a temporary sibling folder and renamed into place, so export_dir never holds a
+      partial export, even after a crash.
+    """
+    config_text = gin.config_str() if config_text is None else config_text
+    if files.is_local(export_dir):
+        export_dir = os.path.abspath(export_dir)
+    if tf.io.gfile.isdir(export_dir) and tf.io.gfile.listdir(export_dir) and not _is_saved_model(export_dir):
+        raise ConfigError(f"{export_dir} exists and is not a SavedModel export: refusing to replace it. Choose "
+                          f"a new or empty folder.")
+    needed = sum(int(tf.size(v)) * tf.as_dtype(v.dtype).size for v in generator.variables)
+    with files.publish_dir(export_dir, needed_bytes=needed) as tmp, tempfile.TemporaryDirectory() as assets:
+        module = GeneratorExport(generator, step, config_text, _write_assets(assets, generator, step, config_text))
+        tf.saved_model.save(module, tmp, signatures=module.signatures())
+    return export_dir
+
+
+def _write_assets(folder, generator, step, config_text):
+    config_path, metadata_path = os.path.join(folder, CONFIG_ASSET), os.path.join(folder, METADATA_FILE)
+    files.write_text(config_path, config_text)
+    metadata = {"num_classes": generator.num_classes, "num_frames": generator.num_frames,
+                "resolution": generator.resolution, "z_dim": generator.z_dim, "step": step,
+                "value_range": [-1.0, 1.0], "layout": "[batch, frames, height, width, RGB]"}
+    files.write_text(metadata_path, json.dumps(metadata, indent=2))
+    return [config_path, metadata_path]
+
+
+def _is_saved_model(folder):
+    return tf.io.gfile.exists(files.join(folder, "saved_model.pb"))
+
+
+def load_export(export_dir):
+    """tf.saved_model.load of an export, with a DataError when ``export_dir`` holds no SavedModel."""
+    if not _is_saved_model(export_dir):
+        raise DataError(f"{export_dir} is not a SavedModel export (no saved_model.pb): give a folder written by "
+                        f"dvdgan-export or a training run's model_dir/export/<step>/.")
+    return tf.saved_model.load(export_dir)
+
+
+def sample_videos(model, label, num, truncation=0.0, seed=0, batch_size=8, on_progress=None):
+    """``num`` videos of class ``label`` from a loaded export (see load_export), using only its signatures.
+
+    z comes from the export's ``latents`` signature (all num rows at once, so the result does not depend on
+    batch_size), then ``serving_default`` runs in batches of ``batch_size``.
+    Args:
+      truncation: > 0 draws z from N(0, I) truncated to [-truncation, truncation]; <= 0 no truncation.
+      seed: int, fixes z. on_progress: optional callable(done, num) after each batch.
+    Returns:
+      uint8 NumPy array [num, T, H, W, 3].
+    """
+    num_classes = int(model.num_classes.numpy())
+    if not 0 <= label < num_classes:
+        raise ConfigError(f"label {label} is outside the class range [0, {num_classes}) of this export.")
+    if num < 1 or batch_size < 1:
+        raise ConfigError(f"the number of samples and the batch size must be >= 1, got {num} and {batch_size}.")
+    truncation = tf.constant(truncation, tf.float32)
+    z = model.signatures["latents"](batch_size=tf.constant(num, tf.int32), truncation=truncation,
+                                    seed=tf.constant(seed, tf.int32))["z"]
+    videos = []
+    for start in range(0, num, batch_size):
+        z_batch = z[start:start + batch_size]
+        labels = tf.fill([tf.shape(z_batch)[0]], tf.constant(label, tf.int32))
+        videos.append(model.signatures["serving_default"](z=z_batch, label=labels,
+                                                          truncation=truncation)["video_uint8"].numpy())
+        if on_progress:
+            on_progress(start + len(videos[-1]), num)
+    return np.concatenate(videos)

@@ -1,0 +1,120 @@
+"""What a training run shows and ships from its EMA generator: GIF sample grids, class accuracy, the named
+evaluation metrics (FVD, FID, IS), SavedModels."""
+import hashlib
+import os
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from dvdgan_tf.export import saved_model as export
+from dvdgan_tf.io import video as video_io
+from dvdgan_tf.nets.generator import sample_latents
+from dvdgan_tf.metrics import class_accuracy, classifiers, evaluate
+from dvdgan_tf.io.console import log
+from dvdgan_tf.training.run_dir import EXPORT_DIR, METRICS_FILE, STATS_DIR
+
+
+
+class SampleWriter:
+    """Writes the EMA generator's samples (fixed z, one row per class) to TensorBoard and exports it.
+
+    Args:
+      generator: the (EMA) Generator. model_dir: the run directory.
+      samples_per_class: columns of the grid. max_classes: rows (the first classes). seed: fixes z.
+    """
+
+    def __init__(self, generator, model_dir, samples_per_class, max_classes, seed):
+        self.generator, self.model_dir = generator, model_dir
+        self.rows = min(max_classes, generator.num_classes)
+        self.labels = tf.constant(np.repeat(np.arange(self.rows, dtype=np.int32), samples_per_class))
+        self.z = sample_latents(len(self.labels), generator.z_dim, seed=tf.constant([seed, 4242]))
+
+    def videos(self):
+        """[rows * samples_per_class, T, H, W, 3] float32 in [-1, 1], row-major by class."""
+        return self.generator(self.z, self.labels, training=False)
+
+    def write(self, step):
+        """An animated GIF grid (one row per class) under the tag ``samples/ema``."""
+        video_io.gif_summary("samples/ema", self.videos(), step, rows=self.rows)
+
+    def export(self, step):
+        """The generator as a SavedModel in model_dir/export/<step>/; returns that path."""
+        path = os.path.join(self.model_dir, EXPORT_DIR, str(step))
+        export.export_generator(self.generator, path, step=step, config_text=gin.config_str())
+        return path
+
+
+class ClassAccuracyMonitor:
+    """Trains a small classifier on the run's real data once, then measures the class accuracy of the EMA
+    generator's samples (``metrics.class_accuracy``), into TensorBoard and metrics.jsonl."""
+
+    def __init__(self, generator, dataset_fn, model_dir, classifier_steps, samples_per_class, seed):
+        self.generator, self.model_dir, self.samples_per_class, self.seed = (
+            generator, model_dir, samples_per_class, seed)
+        self.classifier, real_accuracy = class_accuracy.train_classifier(
+            dataset_fn, generator.num_frames, generator.resolution, generator.num_classes,
+            steps=classifier_steps, seed=seed)
+        log(f"class-accuracy classifier: {real_accuracy:.3f} on held-out real clips "
+            f"(chance {1 / generator.num_classes:.3f})")
+
+    def measure(self, step):
+        """Returns the accuracy in [0, 1] at ``step`` and records it."""
+        accuracy = class_accuracy.generated_class_accuracy(
+            self.classifier, self.generator, self.generator.num_classes, self.samples_per_class, self.seed)
+        tf.summary.scalar("eval/class_accuracy", accuracy, step=step)
+        evaluate.append_jsonl(os.path.join(self.model_dir, METRICS_FILE),
+                              {"step": step, "metric": "class_accuracy", "value": accuracy,
+                               "chance": 1 / self.generator.num_classes})
+        log(f"step {step}: EMA-generator class accuracy {accuracy:.3f}")
+        return accuracy
+
+
+
+class MetricsMonitor:
+    """Runs the named metrics (``metrics.protocols``, e.g. 'fvd2048_16f') on the EMA generator with the same
+    code as dvdgan-eval, into TensorBoard (eval/<name>) and metrics.jsonl.
+
+    Real clips come from the run's dataset function in evaluation mode; their statistics are cached in
+    model_dir/stats under the protocol, the network and a hash of the run's configuration. Generated clips use
+    fixed z and uniform labels drawn from ``seed``, the same at every evaluation.
+    """
+
+    def __init__(self, generator, dataset_fn, model_dir, metric_names, config_text, seed, batch_size=8,
+                 i3d_handle=None):
+        self.generator, self.dataset_fn, self.model_dir = generator, dataset_fn, model_dir
+        self.metric_names, self.seed, self.batch_size = metric_names, seed, batch_size
+        needs_i3d = "i3d" in evaluate.describe(metric_names)["networks"]
+        self.i3d = classifiers.load_i3d(i3d_handle) if needs_i3d else None
+        self.dataset_key = "train-config-sha256:" + hashlib.sha256(config_text.encode("utf-8")).hexdigest()
+
+    def _generate(self, n, offset):
+        """n generated clips [n, T, H, W, 3] in [-1, 1]; clip i always uses the same z and label."""
+        g = self.generator
+        key = tf.constant([self.seed, 90000 + offset])
+        z = sample_latents(n, g.z_dim, seed=key)
+        labels = tf.random.stateless_uniform([n], key + 1, maxval=g.num_classes, dtype=tf.int32)
+        return g(z, labels, training=False)
+
+    def measure(self, step):
+        """Computes every metric at ``step``; returns {name: value}."""
+        offset = [0]
+
+        def generate(n):
+            videos = self._generate(n, offset[0])
+            offset[0] += 1
+            return videos
+
+        g = self.generator
+        real = self.dataset_fn(batch_size=self.batch_size, num_frames=g.num_frames, resolution=g.resolution,
+                               num_classes=g.num_classes, training=False, seed=self.seed)
+        values = evaluate.compute_metrics(generate, real, self.metric_names, i3d=self.i3d,
+                                          stats_cache_dir=os.path.join(self.model_dir, STATS_DIR),
+                                          dataset_key=self.dataset_key, batch_size=self.batch_size)
+        record = {"step": step, "values": values,
+                  **evaluate.describe(self.metric_names, self.i3d.identity if self.i3d else None)}
+        evaluate.append_jsonl(os.path.join(self.model_dir, METRICS_FILE), record)
+        for name, value in values.items():
+            tf.summary.scalar(f"eval/{name}", value, step=step)
+        log(f"step {step}: " + ", ".join(f"{k} = {v:.4g}" for k, v in values.items()))
+        return values

@@ -1,0 +1,255 @@
+"""The run directory (``model_dir``) that dvdgan-train owns, defined once:
+
+  operative_config.gin     the full gin configuration of the run
+  checkpoints/ckpt-<step>  tf.train checkpoints (``.index`` + ``.data-*``); ``checkpoints/corrupt/`` holds
+                           unreadable ones moved aside on resume
+  events.out.tfevents.*    TensorBoard scalars, GIF samples and the config
+  metrics.jsonl            one JSON record per evaluation
+  export/<step>/           SavedModels of the EMA generator
+  stats/                   cached real-data statistics of the training-time metrics
+  lock                     who is training into this folder now (host, pid, start time)
+
+Also here: listing checkpoints with a fallback past unreadable ones, restoring G_ema for export, and the lock
+that keeps two trainers out of one folder.
+"""
+import datetime
+import json
+import os
+import re
+import socket
+
+import gin
+import keras
+import tensorflow as tf
+
+from dvdgan_tf.errors import ConfigError, DataError
+from dvdgan_tf.export import saved_model
+from dvdgan_tf.io import files
+from dvdgan_tf.io.console import log
+from dvdgan_tf.nets.generator import build_generator
+
+CONFIG_FILE = "operative_config.gin"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_PREFIX = "ckpt"
+CORRUPT_DIR = "corrupt"
+EXPORT_DIR = "export"
+METRICS_FILE = "metrics.jsonl"
+STATS_DIR = "stats"
+LOCK_FILE = "lock"
+_STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def checkpoint_dir(model_dir):
+    return files.join(model_dir, CHECKPOINT_DIR)
+
+
+def _checkpoint_prefixes(model_dir):
+    """{number in the file name: prefix} of every ``ckpt-<n>.index`` in the checkpoint folder."""
+    folder = checkpoint_dir(model_dir)
+    found = {}
+    for index in tf.io.gfile.glob(files.join(folder, f"{CHECKPOINT_PREFIX}-*.index")):
+        prefix = index[:-len(".index")]
+        match = re.fullmatch(rf"{CHECKPOINT_PREFIX}-(\d+)", os.path.basename(prefix))
+        if match:
+            found[int(match.group(1))] = prefix
+    return found
+
+
+def check_checkpoint(prefix):
+    """Reads every tensor of the checkpoint at ``prefix`` (checksums included); returns its ``step`` value,
+    or raises DataError with the reason in one line."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+        return int(reader.get_tensor(_STEP_KEY))
+    except (tf.errors.OpError, ValueError, KeyError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DataError(f"checkpoint {prefix} is unreadable ({type(e).__name__}: {reason[:200]})") from e
+
+
+def readable_checkpoints(model_dir, warn=True):
+    """({step: prefix} of the checkpoints that read back completely, [(prefix, reason)] of those that do not).
+
+    The checkpoint folder is listed (TensorFlow's ``checkpoint`` state file is not trusted: it may be stale or
+    lost). Each unreadable one is reported with a one-line warning when ``warn``."""
+    good, bad = {}, []
+    for _, prefix in sorted(_checkpoint_prefixes(model_dir).items()):
+        try:
+            good[check_checkpoint(prefix)] = prefix
+        except DataError as e:
+            bad.append((prefix, str(e)))
+            if warn:
+                log(f"warning: {e}; using the newest readable checkpoint instead.")
+    return good, bad
+
+
+def list_checkpoints(model_dir):
+    """{training step: checkpoint prefix} of the readable checkpoints of model_dir (warns about others)."""
+    return readable_checkpoints(model_dir)[0]
+
+
+def move_aside(prefix):
+    """Moves the files of checkpoint ``prefix`` into ``checkpoints/corrupt/`` (kept for inspection, out of the
+    way of resuming and of the checkpoint numbering). Returns the new folder."""
+    folder = os.path.dirname(prefix) if files.is_local(prefix) else prefix.rsplit("/", 1)[0]
+    target = files.makedirs(files.join(folder, CORRUPT_DIR))
+    for path in tf.io.gfile.glob(prefix + ".*"):
+        tf.io.gfile.rename(path, files.join(target, os.path.basename(path)), overwrite=True)
+    return target
+
+
+def write_config(model_dir, text):
+    return files.write_text(files.join(model_dir, CONFIG_FILE), text)
+
+
+def build_generator_from_config(config_path):
+    """A Generator built as the gin file ``config_path`` binds ``G`` (other configurables are ignored), with its
+    weights created symbolically (no activation computed) and zero-initialised, ready for a restore."""
+    if not tf.io.gfile.exists(config_path):
+        raise DataError(f"{config_path} not found: dvdgan-train writes it into model_dir when a run starts; "
+                        f"without it the generator cannot be rebuilt.")
+    gin.clear_config()
+    try:
+        gin.parse_config(files.read_text(config_path), skip_unknown=True)
+        generator = build_generator(kernel_initializer="zeros")
+    except (ValueError, KeyError, SyntaxError, IOError) as e:
+        raise ConfigError(f"cannot build the generator from {config_path}: "
+                          f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from e
+    generator(keras.Input(shape=(generator.z_dim,), batch_size=1),
+              keras.Input(shape=(), batch_size=1, dtype="int32"))
+    return generator
+
+
+def _checkpointed_ids(obj):
+    return {id(t) for t in tf.train.TrackableView(obj).descendants()}
+
+
+def restore_ema_generator(model_dir, step=None):
+    """Rebuilds the generator from model_dir/operative_config.gin and restores the EMA weights (``G_ema``).
+
+    Replaces the global gin configuration with the run's. Args: model_dir: a dvdgan-train model dir.
+    step: the training step to restore (default: the newest readable checkpoint; an unreadable newer one is
+    skipped with a warning naming it).
+    Returns:
+      (generator, step): a built Generator holding G_ema's weights, and its step (int).
+    Raises DataError when model_dir has no readable checkpoint, no checkpoint for ``step`` (the message lists
+    the available steps, or says why the one asked for is unreadable) or no operative config.
+    """
+    checkpoints, bad = readable_checkpoints(model_dir, warn=step is None)
+    if step is not None and step not in checkpoints:
+        for prefix, reason in bad:
+            if prefix.endswith(f"-{step}"):
+                raise DataError(f"{reason}. Readable steps: {', '.join(map(str, sorted(checkpoints))) or 'none'}.")
+    if not checkpoints:
+        what = f"no readable checkpoint ({len(bad)} unreadable)" if bad else "no checkpoint"
+        raise DataError(f"{what} in {checkpoint_dir(model_dir)}: is --model_dir the folder given to "
+                        f"dvdgan-train, and has that run saved a checkpoint yet?")
+    if step is None:
+        step = max(checkpoints)
+    if step not in checkpoints:
+        raise DataError(f"no checkpoint for step {step} in {model_dir}; available steps: "
+                        f"{', '.join(map(str, sorted(checkpoints)))}.")
+    generator = build_generator_from_config(files.join(model_dir, CONFIG_FILE))
+    untracked = [v.path for v in generator.variables if id(v) not in _checkpointed_ids(generator)]
+    if untracked:
+        raise RuntimeError(f"{len(untracked)} generator variables are not part of its checkpoint (e.g. "
+                           f"{untracked[:3]}): they would keep their initial values. Make them trackable.")
+    step_var = tf.Variable(0, dtype=tf.int64)
+    tf.train.Checkpoint(G_ema=generator, step=step_var).restore(
+        checkpoints[step]).expect_partial().assert_existing_objects_matched()
+    return generator, int(step_var.numpy())
+
+
+def export_checkpoint(model_dir, export_dir, step=None, on_progress=None):
+    """Restores G_ema of ``step`` (default: newest readable) from model_dir and exports it as a SavedModel;
+    returns (export_dir, step)."""
+    generator, step = restore_ema_generator(model_dir, step)
+    config_text = files.read_text(files.join(model_dir, CONFIG_FILE))
+    return saved_model.export_generator(generator, export_dir, step=step, config_text=config_text), step
+
+
+class RunLock:
+    """A lock file in model_dir naming the process that trains into it; a second trainer is refused.
+
+    A lock left by a process that no longer runs on this host (killed with -9, crashed) is taken over with a
+    warning. On a remote file system (gs://) the lock is advisory: there is no atomic create, and a lock of
+    another host cannot be checked for liveness, so a stale one must be deleted by hand (the message says so).
+    """
+
+    def __init__(self, model_dir):
+        self.path = files.join(model_dir, LOCK_FILE)
+        self.owner = {"host": socket.gethostname(), "pid": os.getpid(),
+                      "started": datetime.datetime.now().isoformat(timespec="seconds")}
+        self.held = False
+
+    def _holder(self):
+        try:
+            return json.loads(files.read_text(self.path))
+        except (tf.errors.OpError, OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _alive(holder):
+        if holder.get("host") != socket.gethostname():
+            return True  # cannot tell: assume it runs
+        try:
+            os.kill(int(holder["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except (PermissionError, ValueError, KeyError, TypeError):
+            return True
+        return True
+
+    def _create_local(self):
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.owner, f)
+        return True
+
+    def acquire(self):
+        files.makedirs(os.path.dirname(self.path) if files.is_local(self.path) else self.path.rsplit("/", 1)[0])
+        for _ in range(3):
+            if files.is_local(self.path):
+                if self._create_local():
+                    self.held = True
+                    return self
+            elif not tf.io.gfile.exists(self.path):
+                files.write_text(self.path, json.dumps(self.owner))
+                self.held = True
+                return self
+            holder = self._holder()
+            if holder is None:  # half-written or vanished in between: look again
+                if tf.io.gfile.exists(self.path) and files.is_local(self.path):
+                    os.unlink(self.path)
+                continue
+            if self._alive(holder):
+                where = "" if files.is_local(self.path) else (
+                    " If that process is gone, delete the lock file by hand (remote locks are not checked).")
+                raise ConfigError(
+                    f"{os.path.dirname(self.path)} is in use by another dvdgan-train (pid {holder.get('pid')} on "
+                    f"{holder.get('host')}, started {holder.get('started')}): wait for it to finish or stop it, "
+                    f"or choose another --model_dir.{where}")
+            log(f"warning: taking over the stale lock of pid {holder.get('pid')} (no longer running) in "
+                f"{self.path}.")
+            tf.io.gfile.remove(self.path)
+        raise ConfigError(f"could not take the lock {self.path}; delete it if no dvdgan-train uses this folder.")
+
+    def release(self):
+        if self.held:
+            holder = self._holder()
+            if holder and holder.get("pid") == self.owner["pid"] and holder.get("host") == self.owner["host"]:
+                try:
+                    tf.io.gfile.remove(self.path)
+                except (tf.errors.OpError, OSError):
+                    pass
+            self.held = False
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()

@@ -1,0 +1,188 @@
+"""export: restoring G_ema from a run's checkpoints, the SavedModel's signatures in a process without dvdgan_tf
+(tf.saved_model.load and hub.load), its input checks and truncation, and atomic writes."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dvdgan_tf.export import saved_model as export
+from dvdgan_tf.errors import ConfigError, DataError
+from dvdgan_tf.nets.generator import sample_latents
+from dvdgan_tf.training import run_dir
+
+# Runs in a fresh interpreter, outside the repository, with dvdgan_tf not on the path: argv = export dir,
+# inputs .npz, outputs .npz. Writes the outputs and prints a JSON report.
+CONSUMER = r'''
+import json, sys
+import numpy as np
+import tensorflow as tf
+import tensorflow_hub as hub
+
+export_dir, inputs_path, outputs_path = sys.argv[1:]
+inputs = np.load(inputs_path)
+z, labels = tf.constant(inputs["z"]), tf.constant(inputs["labels"])
+model = tf.saved_model.load(export_dir)
+serve = model.signatures["serving_default"]
+out = serve(z=z, label=labels, truncation=tf.constant(0.0))
+hub_out = hub.load(export_dir).signatures["serving_default"](z=z, label=labels, truncation=tf.constant(0.0))
+call_out = model(z, labels, tf.constant(0.0))
+clipped = serve(z=tf.clip_by_value(z, -0.5, 0.5), label=labels, truncation=tf.constant(0.0))
+truncated = serve(z=z, label=labels, truncation=tf.constant(0.5))
+negative = serve(z=z, label=labels, truncation=tf.constant(-1.0))
+sample = model.signatures["sample"](batch_size=tf.constant(3), label=tf.constant([1]),
+                                    truncation=tf.constant(0.7), seed=tf.constant(11))
+sample_check = serve(z=sample["z"], label=tf.constant([1, 1, 1]), truncation=tf.constant(0.0))
+latents = model.signatures["latents"](batch_size=tf.constant(3), truncation=tf.constant(0.7), seed=tf.constant(11))
+
+def error(**kwargs):
+    args = dict(z=z, label=labels, truncation=tf.constant(0.0))
+    args.update(kwargs)
+    try:
+        serve(**args)
+    except tf.errors.InvalidArgumentError as e:
+        return e.message
+    return None
+
+report = {
+    "outputs": {k: [v.shape.as_list(), v.dtype.name] for k, v in out.items()},
+    "sample_outputs": {k: [v.shape.as_list(), v.dtype.name] for k, v in sample.items()},
+    "signatures": sorted(model.signatures.keys()),
+    "metadata": {k: getattr(model, k).numpy().item() for k in ("num_classes", "num_frames", "resolution",
+                                                               "z_dim", "step")},
+    "config_has_G": "G.ch = 4" in model.config.numpy().decode(),
+    "assets": sorted(a.asset_path.numpy().decode().rsplit("/", 1)[-1] for a in model.assets),
+    "wrong_z_error": error(z=tf.zeros([2, 100])),
+    "label_error": error(label=tf.constant([0, 3])),
+    "negative_label_error": error(label=tf.constant([-1, 0])),
+    "label_count_error": error(label=tf.constant([0])),
+    "dvdgan_tf_imported": any(m.split(".")[0] == "dvdgan_tf" for m in sys.modules),
+}
+np.savez(outputs_path, video=out["video"], uint8=out["video_uint8"], hub=hub_out["video"],
+         call=call_out["video"], clipped=clipped["video"], truncated=truncated["video"], negative=negative["video"],
+         sample_z=sample["z"], sample_video=sample["video"], sample_check=sample_check["video"],
+         latents=latents["z"])
+print(json.dumps(report))
+'''
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run_dir, tmp_path_factory):
+    """The tiny run's latest checkpoint (step 10) exported with export_checkpoint."""
+    path, step = run_dir.export_checkpoint(tiny_run_dir["model_dir"],
+                                          str(tmp_path_factory.mktemp("exports") / "latest"))
+    return path, step
+
+
+@pytest.fixture(scope="module")
+def consumer(exported, tiny_run_dir, tmp_path_factory):
+    """Runs CONSUMER on the export in a fresh process without dvdgan_tf; returns (report, outputs)."""
+    folder = tmp_path_factory.mktemp("consumer")
+    (folder / "consumer.py").write_text(CONSUMER)
+    np.savez(folder / "inputs.npz", z=tiny_run_dir["z"], labels=tiny_run_dir["labels"])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "consumer.py", exported[0], "inputs.npz", "outputs.npz"],
+                            cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1]), dict(np.load(folder / "outputs.npz"))
+
+
+def test_export_loads_without_dvdgan_tf_with_documented_outputs(consumer, tiny_run_dir):
+    report, outputs = consumer
+    assert not report["dvdgan_tf_imported"]
+    assert report["signatures"] == ["latents", "sample", "serving_default"]
+    assert report["outputs"] == {"video": [[2, 3, 16, 16, 3], "float32"], "video_uint8": [[2, 3, 16, 16, 3], "uint8"]}
+    assert report["sample_outputs"] == {"video": [[3, 3, 16, 16, 3], "float32"],
+                                        "video_uint8": [[3, 3, 16, 16, 3], "uint8"], "z": [[3, 120], "float32"]}
+    assert report["metadata"] == {"num_classes": 3, "num_frames": 3, "resolution": 16, "z_dim": 120, "step": 10}
+    assert report["config_has_G"] and report["assets"] == ["dvdgan_export.json", "operative_config.gin"]
+    video = outputs["video"]
+    assert -1.0 <= video.min() < video.max() <= 1.0
+    np.testing.assert_array_equal(outputs["uint8"], np.round((video.astype(np.float64) + 1) * 127.5))
+
+
+def test_export_matches_the_checkpointed_ema_generator(consumer, tiny_run_dir):
+    _, outputs = consumer
+    reference = tiny_run_dir["videos"][10]  # G_ema's output when the step-10 checkpoint was written
+    for key in ("video", "hub", "call"):
+        np.testing.assert_allclose(outputs[key], reference, atol=1e-5)
+
+
+def test_export_input_errors_name_the_expected_sizes(consumer):
+    report, _ = consumer
+    assert "z must be shaped [batch, 120]" in report["wrong_z_error"]
+    assert "[2 100]" in report["wrong_z_error"]
+    for key in ("label_error", "negative_label_error"):
+        assert "label must hold class indices in [0, 3)" in report[key]
+    assert "label must be shaped [batch]" in report["label_count_error"]
+
+
+def test_export_truncation(consumer):
+    _, outputs = consumer
+    np.testing.assert_allclose(outputs["truncated"], outputs["clipped"], atol=1e-6)  # clip z to [-t, t]
+    assert np.abs(outputs["truncated"] - outputs["video"]).max() > 1e-3  # (z has entries beyond 0.5)
+    np.testing.assert_array_equal(outputs["negative"], outputs["video"])  # t <= 0: z as given
+    z = outputs["sample_z"]
+    assert np.abs(z).max() <= 0.7 and z.std() > 0.3  # resampled truncated normal, not clipped
+    np.testing.assert_array_equal(z, sample_latents(3, 120, 0.7, seed=tf.constant([11, 0])).numpy())
+    np.testing.assert_array_equal(outputs["latents"], z)
+    np.testing.assert_allclose(outputs["sample_video"], outputs["sample_check"], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def restored_step_5(tiny_run_dir):
+    return run_dir.restore_ema_generator(tiny_run_dir["model_dir"], 5)
+
+
+def test_restore_picks_the_requested_step(tiny_run_dir, restored_step_5, exported):
+    z, labels, videos = tf.constant(tiny_run_dir["z"]), tf.constant(tiny_run_dir["labels"]), tiny_run_dir["videos"]
+    assert np.abs(videos[5] - videos[10]).max() > 1e-2
+    generator, step = restored_step_5
+    assert step == 5
+    np.testing.assert_allclose(generator(z, labels).numpy(), videos[5], atol=1e-5)
+    assert exported[1] == 10  # the default, restored by export_checkpoint (its outputs: the consumer tests)
+    assert sorted(run_dir.list_checkpoints(tiny_run_dir["model_dir"])) == [5, 10]
+
+
+def test_restore_errors_name_what_is_missing(tiny_run_dir, tmp_path):
+    with pytest.raises(DataError, match="no checkpoint in"):
+        run_dir.restore_ema_generator(str(tmp_path))
+    with pytest.raises(DataError, match="no checkpoint for step 7 .*available steps: 5, 10"):
+        run_dir.restore_ema_generator(tiny_run_dir["model_dir"], 7)
+
+
+def test_export_is_atomic_and_keeps_the_previous_export_on_a_crash(exported, restored_step_5, monkeypatch, tmp_path):
+    previous = tmp_path / "export"
+    shutil.copytree(exported[0], previous)
+    with open(previous / "saved_model.pb", "rb") as f:
+        previous_graph = f.read()
+    generator, _ = restored_step_5
+
+    def crash(module, folder, **kwargs):
+        with open(os.path.join(folder, "saved_model.pb"), "wb") as f:
+            f.write(b"half written")
+        raise RuntimeError("simulated crash while saving")
+
+    monkeypatch.setattr(tf.saved_model, "save", crash)
+    for target in (previous, tmp_path / "new"):
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            export.export_generator(generator, str(target), step=5)
+    assert sorted(os.listdir(tmp_path)) == ["export"]  # no partial or temporary folder left
+    with open(previous / "saved_model.pb", "rb") as f:
+        assert f.read() == previous_graph
+
+
+def test_load_export_of_a_folder_without_saved_model(tmp_path):
+    with pytest.raises(DataError, match="is not a SavedModel export"):
+        export.load_export(str(tmp_path))
+
+
+def test_export_refuses_to_replace_a_folder_that_is_not_an_export(tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="not a SavedModel export: refusing to replace it"):
+        export.export_generator(object(), str(tmp_path))
+    assert os.listdir(tmp_path) == ["notes.txt"]

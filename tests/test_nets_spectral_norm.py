@@ -1,0 +1,137 @@
+"""Tests of dvdgan_tf.nets.spectral_norm: power iteration, gradient through sigma, variables, mixed precision."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dvdgan_tf.nets.spectral_norm import SN_EPSILON, SNConv, SNDense
+
+
+def _np_normalize(x, eps=SN_EPSILON):
+    return x / (np.linalg.norm(x) + eps)
+
+
+def _kernel_with_spectrum(rng, shape, top=2.5, rest=1.5):
+    """A random kernel of ``shape`` whose [-1, out] matrix has largest singular value ``top`` and the others <= rest."""
+    fan_in, fan_out = int(np.prod(shape[:-1])), shape[-1]
+    a = rng.standard_normal((fan_in, fan_out))
+    left, _, right_t = np.linalg.svd(a, full_matrices=False)
+    k = min(fan_in, fan_out)
+    s = np.concatenate([[top], np.linspace(rest, 0.3, k - 1)])
+    w = (left * s) @ right_t
+    return w.reshape(shape).astype(np.float32), right_t
+
+
+def _top_singular_value(kernel):
+    kernel = np.asarray(kernel, np.float64)
+    return np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+
+
+def _make_layer(kind):
+    if kind == "dense":
+        layer, x = SNDense(8), tf.zeros([2, 12])
+    elif kind == "conv2d":
+        layer, x = SNConv(8, 3, rank=2), tf.zeros([2, 3, 4, 4, 4])
+    else:
+        layer, x = SNConv(8, 3, rank=3), tf.zeros([2, 3, 4, 4, 4])
+    layer(x)  # builds
+    return layer, x
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv2d", "conv3d"])
+def test_power_iteration_converges_to_unit_spectral_norm(kind):
+    rng = np.random.default_rng(0)
+    layer, x = _make_layer(kind)
+    w, right_t = _kernel_with_spectrum(rng, tuple(layer.kernel.shape))
+    layer.kernel.assign(w)
+    # A poor start: u almost equal to the second right singular vector, so sigma is badly underestimated.
+    u0 = (right_t[1] + 0.01 * right_t[0])[None, :].astype(np.float32)
+    layer.sn_u.assign(u0)
+
+    # Inference calls never touch u, and the normalised kernel is then far from spectral norm 1.
+    for _ in range(5):
+        layer(x, training=False)
+    np.testing.assert_array_equal(layer.sn_u.numpy(), u0)
+    assert _top_singular_value(layer.normalized_kernel().numpy()) > 1.2
+
+    for _ in range(50):
+        layer(x, training=True)
+    assert not np.allclose(layer.sn_u.numpy(), u0)
+    assert abs(_top_singular_value(layer.normalized_kernel().numpy()) - 1.0) < 1e-3
+    # The stored u has converged to the leading right singular vector (up to sign).
+    u = layer.sn_u.numpy()[0]
+    assert abs(abs(np.dot(u / np.linalg.norm(u), right_t[0])) - 1.0) < 1e-4
+
+
+def test_gradient_flows_through_sigma():
+    rng = np.random.default_rng(1)
+    fan_in, units = 6, 5
+    layer = SNDense(units, use_bias=False)
+    x = tf.constant(rng.standard_normal((3, fan_in)), tf.float32)
+    layer(x)
+    w_np = rng.standard_normal((fan_in, units)).astype(np.float32)
+    layer.kernel.assign(w_np)
+    layer.sn_u.assign(rng.standard_normal((1, units)).astype(np.float32))
+    d = rng.standard_normal((3, units)).astype(np.float32)
+    u_before = layer.sn_u.numpy()
+
+    # L = sum(D * (x @ W_bar)) = sum(C * W_bar) with C = x^T D.
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(d * layer(x, training=False))
+    grad = tape.gradient(loss, layer.kernel).numpy()
+    np.testing.assert_array_equal(layer.sn_u.numpy(), u_before)
+
+    w, u = w_np.astype(np.float64), u_before.astype(np.float64)
+    c = x.numpy().astype(np.float64).T @ d
+    v = _np_normalize(u @ w.T)
+    u_new = _np_normalize(v @ w)
+    sigma = (v @ w @ u_new.T).item()
+    expected = c / sigma - (np.sum(c * w) / sigma ** 2) * np.outer(v, u_new)
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-5)
+    # The sigma term is not negligible: a stop_gradient on sigma would give C / sigma and fail above.
+    assert np.max(np.abs(grad - c / sigma)) > 1e-2
+    # The same gradient through normalized_kernel directly.
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.constant(c, tf.float32) * layer.normalized_kernel(training=False))
+    np.testing.assert_allclose(tape.gradient(loss, layer.kernel).numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv2d"])
+def test_raw_kernel_is_the_trainable_variable(kind):
+    layer, x = _make_layer(kind)
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal(tuple(layer.kernel.shape)).astype(np.float32) * 3.0
+    layer.kernel.assign(w)
+    u0 = layer.sn_u.numpy()
+    for _ in range(3):
+        layer(x, training=True)
+    np.testing.assert_array_equal(layer.kernel.numpy(), w)  # not overwritten with W / sigma
+    assert not np.array_equal(layer.sn_u.numpy(), u0)
+    trainable = [id(v) for v in layer.trainable_weights]
+    non_trainable = [id(v) for v in layer.non_trainable_weights]
+    assert id(layer.kernel) in trainable
+    assert id(layer.sn_u) not in trainable and id(layer.sn_u) in non_trainable
+    assert not layer.sn_u.trainable
+
+
+def test_use_sn_false_returns_raw_kernel():
+    layer = SNDense(4, use_sn=False)
+    x = tf.constant(np.random.default_rng(3).standard_normal((2, 3)), tf.float32)
+    y = layer(x, training=True)
+    assert not hasattr(layer, "sn_u")
+    np.testing.assert_allclose(y.numpy(), x.numpy() @ layer.kernel.numpy() + layer.bias.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_bfloat16_policy():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        layer = SNConv(4, 3, rank=2)
+        x = tf.random.stateless_normal([2, 2, 4, 4, 3], seed=[0, 1])
+        y = layer(x, training=True)
+        assert y.dtype == tf.bfloat16
+        assert layer.kernel.dtype == "float32"
+        assert layer.sn_u.dtype == "float32"
+        assert layer.normalized_kernel().dtype == tf.float32
+        assert y.shape == (2, 2, 4, 4, 4)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
