@@ -15,7 +15,7 @@ from dvdgan_tf.errors import DataError
 from dvdgan_tf.metrics import classifiers, fvd, i3d, i3d_weights, preprocess
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TESTDATA = os.path.join(os.path.dirname(REPO), "shared", "testdata")
+TESTDATA = os.path.join(REPO, "tests", "testdata")  # files and their sources: tests/testdata/README.md
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +27,10 @@ def i3d_classifier():
         pytest.fail(f"the real I3D weights are required and could not be obtained: {e}")
 
 
-def shared_testdata(name):
+def testdata(name):
     path = os.path.join(TESTDATA, name)
     if not os.path.exists(path):
-        pytest.fail(f"{path} is missing: the tests expect the shared test data folder next to the repository "
-                    f"(<repo>/../shared/testdata, as CI's checkout has it).")
+        pytest.fail(f"{path} is missing: it is part of the repository (tests/testdata/); restore it from git.")
     return path
 
 
@@ -60,9 +59,10 @@ def test_golden_fvd_black_vs_white(i3d_classifier):
 
 
 def test_cricket_clip_is_classified_playing_cricket(i3d_classifier):
-    """The clip of TF-Hub's I3D tutorial (UCF-101 v_CricketShot_g04_c01), centre-cropped, all 79 frames."""
-    frames = tf.io.decode_gif(tf.io.read_file(shared_testdata("v_CricketShot_g04_c01_rgb.gif"))).numpy()
-    with open(shared_testdata("kinetics400_label_map.txt"), encoding="utf-8") as f:
+    """The clip of TF-Hub's I3D tutorial (UCF-101 v_CricketShot_g04_c01, from the kinetics-i3d repository, in
+    tests/testdata/), centre-cropped, all 79 frames."""
+    frames = tf.io.decode_gif(tf.io.read_file(testdata("v_CricketShot_g04_c01_rgb.gif"))).numpy()
+    with open(testdata("kinetics400_label_map.txt"), encoding="utf-8") as f:
         labels = [line.strip() for line in f]
     height, width = frames.shape[1:3]
     side = min(height, width)
