@@ -36,14 +36,16 @@ flags.DEFINE_string("i3d", None, "I3D handle: default the built-in Kinetics-400 
                     "(dvdgan-export-i3d, i3d-kinetics-600) or a TF-Hub URL ($TFHUB_CACHE_DIR serves it offline).")
 flags.DEFINE_string("c3d_weights", None, "tgan2's conv3d_deepnetA_ucf.npz (UCF-101 IS); default in the cache dir.")
 flags.DEFINE_string("c3d_mean", None, "tgan2's mean2.npz (UCF-101 IS); default in the cache dir.")
-flags.DEFINE_string("stats_cache_dir", None, "Cache of real statistics (default $DVDGAN_CACHE_DIR/stats or "
-                    "~/.cache/dvdgan_tf/stats; '' disables it).")
+flags.DEFINE_string("stats_cache_dir", None, "Cache of real statistics (default <cache root>/stats, the cache root "
+                    "being $DVDGAN_CACHE_DIR, else $XDG_CACHE_HOME/dvdgan_tf, else ~/.cache/dvdgan_tf; '' "
+                    "disables it).")
 flags.DEFINE_bool("progress", True, "Show a progress bar on stderr.")
 
 
 def default_stats_cache_dir():
-    root = os.environ.get("DVDGAN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "dvdgan_tf")
-    return os.path.join(root, "stats")
+    """``files.cache_root()``/stats."""
+    from dvdgan_tf.io import files  # pylint: disable=import-outside-toplevel
+    return os.path.join(files.cache_root(), "stats")
 
 
 def real_data(gin_files, gin_params, real_npz, real_npz_key, split, batch_size, seed):

