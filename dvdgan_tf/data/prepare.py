@@ -5,11 +5,14 @@ every shard that is not complete yet, in worker processes when `workers > 1`. A 
 .json appear only when complete (temporary name, then rename), so an interrupted run keeps its complete shards
 and a re-run of the same command writes only the rest; no video is written twice. Bad inputs (unreadable or
 corrupt files, videos shorter than `min_frames`, unknown labels, missing files, empty folders) are counted,
-logged with their name and listed in skipped.tsv; the run goes on. dataset.json is written last; a run that
+logged with their name and listed in skipped.tsv; the run goes on. Files and folders whose names are not
+valid UTF-8 are skipped as `undecodable_name` and listed with those bytes escaped as \\xNN (`sources.printable`).
+Worker processes end with the process that started them, even when it is killed with SIGKILL. dataset.json is written last; a run that
 wrote no usable video raises `DataError`.
 """
 import collections
 import concurrent.futures
+import ctypes
 import dataclasses
 import datetime
 import hashlib
@@ -17,16 +20,22 @@ import json
 import multiprocessing
 import os
 import re
+import signal
+import sys
+import threading
+import time
 
 from dvdgan_tf.io import console as progress
+from dvdgan_tf.io import files
 from dvdgan_tf.data import records
 from dvdgan_tf.data.sources import common as sources
 from dvdgan_tf.errors import DataError
 
 LOGGED_PER_REASON = 10  # skipped inputs logged one by one per reason; the rest are only in skipped.tsv
-_OUR_FILE = re.compile(r"^(\.tmp-.*|.+-\d{5}-of-\d{5}\.(tfrecord|json)|" + "|".join(
-    re.escape(n) for n in (records.METADATA_FILE, records.PLAN_FILE, records.CLASS_INDEX_FILE,
-                           records.SKIPPED_FILE)) + ")$")
+_OUR_FILE = re.compile(r"^(\.tmp-.*|\..+" + re.escape(files.TMP_MARK) + r".*|.+-\d{5}-of-\d{5}\.(tfrecord|json)|"
+                       + "|".join(re.escape(n) for n in (records.METADATA_FILE, records.PLAN_FILE,
+                                                         records.CLASS_INDEX_FILE, records.SKIPPED_FILE))
+                       + ")$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +108,7 @@ class _SkipLog:
         self.counts = collections.Counter()
 
     def add(self, reason, source, detail):
+        source = sources.printable(source)
         self.counts[reason] += 1
         if self.counts[reason] <= LOGGED_PER_REASON:
             progress.log(f"skipped {source} ({reason}): {detail}")
@@ -107,25 +117,27 @@ class _SkipLog:
 
 
 def _shard_stats(job, on_unit=None):
-    stats = {"num_videos": 0, "frame_counts": collections.Counter(), "skipped": [], "notes": []}
+    stats = {"num_videos": 0, "frame_counts": collections.Counter(), "skipped": [], "notes": [],
+             "record_frames": []}
 
     def examples():
         step = job.options.frame_step
         for unit in job.units:
             for item in job.source.read(unit, job.options.resolution, job.options.max_frames * step):
                 if isinstance(item, sources.Skip):
-                    stats["skipped"].append([item.reason, item.source, item.detail])
+                    stats["skipped"].append([item.reason, sources.printable(item.source), item.detail])
                     continue
                 frames = item.frames[::step]
                 num_frames = len(frames)
                 if num_frames < job.options.min_frames:
-                    stats["skipped"].append([sources.TOO_SHORT, item.source,
+                    stats["skipped"].append([sources.TOO_SHORT, sources.printable(item.source),
                                              f"{num_frames} frames, fewer than --min_frames={job.options.min_frames}"])
                     continue
                 if item.note:
-                    stats["notes"].append([item.source, item.note])
+                    stats["notes"].append([sources.printable(item.source), item.note])
                 stats["num_videos"] += 1
                 stats["frame_counts"][str(num_frames)] += 1
+                stats["record_frames"].append(num_frames)
                 yield records.video_example(frames, item.label, item.source, item.fps / step,
                                             job.options.frame_format, job.options.jpeg_quality)
             if on_unit:
@@ -135,10 +147,12 @@ def _shard_stats(job, on_unit=None):
 
 
 def write_shard(job, on_unit=None):
-    """Writes one shard (TFRecord, then its .json: both atomic) and returns its stats dict.
-    on_unit(1) is called after each unit is read."""
+    """Writes one shard (TFRecord, then its .json: both atomic) and returns its stats dict, which includes the
+    shard's record index (`record_bytes` and `record_frames`: byte length and frame count of each record, in
+    order). on_unit(1) is called after each unit is read."""
     stats, examples = _shard_stats(job, on_unit)
-    records.write_records_atomic(os.path.join(job.output_dir, job.name + ".tfrecord"), examples)
+    stats["record_bytes"] = records.write_records_atomic(os.path.join(job.output_dir, job.name + ".tfrecord"),
+                                                         examples)
     stats["frame_counts"] = dict(stats["frame_counts"])
     records.write_json_atomic(os.path.join(job.output_dir, job.name + ".json"), stats)
     return stats
@@ -176,8 +190,11 @@ def _start_or_resume(output_dir, plan, overwrite):
             raise DataError(f"{output_dir} holds a preparation with other inputs or settings (differing: "
                             f"{', '.join(changed)}); re-run with the same arguments to resume it, or pass "
                             "--overwrite to start again, or choose another --output_dir")
+        # Temporaries left by an interrupted run were never published, so never read: remove them (".tmp-*":
+        # names of earlier versions).
+        files.remove_leftovers(output_dir, also_suffixes=())
         for name in os.listdir(output_dir):
-            if name.startswith(".tmp-"):  # left by an interrupted run: never published, so never read
+            if name.startswith(".tmp-"):
                 os.remove(os.path.join(output_dir, name))
         return True
     records.write_text_atomic(os.path.join(output_dir, records.CLASS_INDEX_FILE),
@@ -208,7 +225,8 @@ def _run_jobs(jobs, workers, on_done, bar):
         for job in jobs:
             on_done(job, write_shard(job, advance))
         return
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(write_shard, job): job for job in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):
@@ -217,6 +235,47 @@ def _run_jobs(jobs, workers, on_done, bar):
                 on_done(job, future.result())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PARENT_POLL_SECONDS = 0.5
+
+
+def _die_with_parent(parent_pid):
+    """Worker-process initializer: the worker ends when the process that started it ends, even by kill -9
+    (which runs no clean-up in the parent). On Linux the kernel sends it SIGKILL (prctl PR_SET_PDEATHSIG);
+    everywhere a daemon thread also checks every PARENT_POLL_SECONDS that the parent is still its parent.
+    With the workers gone, multiprocessing's resource tracker (kept alive only by the open pipe that the parent
+    and the workers hold) exits too."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the polling below still applies
+    if os.getppid() != parent_pid:  # the parent died before the line above ran
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _drop_undecodable(listing):
+    """Moves units whose name is not valid UTF-8 (they cannot be stored or listed as text) to listing.skipped."""
+    for split, shards in listing.shards.items():
+        kept = []
+        for shard in shards:
+            good = [u for u in shard if sources.is_decodable(u.key)]
+            listing.skipped += [sources.Skip(sources.UNDECODABLE_NAME, sources.printable(u.key),
+                                             "file name is not valid UTF-8 (rename it to include it)")
+                                for u in shard if not sources.is_decodable(u.key)]
+            if good:
+                kept.append(good)
+        listing.shards[split] = kept
+    return listing
 
 
 def prepare(source, output_dir, options, splits=None, workers=1, overwrite=False, on_shard_done=None,
@@ -228,13 +287,13 @@ def prepare(source, output_dir, options, splits=None, workers=1, overwrite=False
     for unusable inputs or when no usable video was written.
     """
     options.check()
-    listing = source.listing(options.videos_per_shard)
+    listing = _drop_undecodable(source.listing(options.videos_per_shard))
     if splits:
         unknown = sorted(set(splits) - set(listing.shards))
         if unknown:
             raise DataError(f"split(s) {unknown} not in the source; it has {sorted(listing.shards)}")
         listing.shards = {s: listing.shards[s] for s in splits}
-    os.makedirs(output_dir, exist_ok=True)
+    files.makedirs(output_dir)
     skip_log = _SkipLog()
     for skip in listing.skipped:
         skip_log.add(skip.reason, skip.source, skip.detail)
@@ -268,7 +327,7 @@ def _finish(output_dir, plan, jobs, listing_skipped):
     """Aggregates the shards' stats into dataset.json and skipped.tsv. Returns a `Summary` (shard counts 0)."""
     splits = {split: {"num_videos": 0, "shards": [], "frame_counts": collections.Counter()}
               for split in plan["splits"]}
-    skipped = [[s.reason, s.source, s.detail] for s in listing_skipped]
+    skipped = [[s.reason, sources.printable(s.source), s.detail] for s in listing_skipped]
     kept_after_error = 0
     for job in jobs:
         with open(os.path.join(output_dir, job.name + ".json"), encoding="utf-8") as f:
@@ -277,13 +336,16 @@ def _finish(output_dir, plan, jobs, listing_skipped):
         split["num_videos"] += stats["num_videos"]
         split["frame_counts"].update(stats["frame_counts"])
         if stats["num_videos"]:
-            split["shards"].append({"file": job.name + ".tfrecord", "num_videos": stats["num_videos"]})
+            shard = {"file": job.name + ".tfrecord", "num_videos": stats["num_videos"]}
+            if "record_bytes" in stats:  # absent in shards written by versions before the record index
+                shard.update(record_bytes=stats["record_bytes"], record_frames=stats["record_frames"])
+            split["shards"].append(shard)
         skipped += stats["skipped"]
         kept_after_error += len(stats["notes"])
     for split in splits.values():
         split["frame_counts"] = dict(sorted(split["frame_counts"].items(), key=lambda kv: int(kv[0])))
     records.write_text_atomic(os.path.join(output_dir, records.SKIPPED_FILE),
-                              "".join("\t".join(str(x).replace("\t", " ").replace("\n", " ") for x in row) + "\n"
+                              "".join("\t".join(sources.printable(x).replace("\t", " ").replace("\n", " ") for x in row) + "\n"
                                       for row in skipped))
     videos = {name: split["num_videos"] for name, split in splits.items()}
     if sum(videos.values()):

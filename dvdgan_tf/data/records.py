@@ -5,15 +5,17 @@ A prepared data directory holds:
   `FEATURES`: `frames` (one encoded image per frame, JPEG or PNG, all frames of the video in order, short side
   resized to the directory's resolution), `label` (class index), `num_frames`, `height`, `width`, `fps` (0 when
   unknown) and `source` (the source file or record it came from).
-- `{split}-{i:05d}-of-{n:05d}.json` beside each shard: its video count, frame-count histogram and the inputs
-  it skipped. A shard file exists only when complete: it is written under a temporary name and renamed after
-  its .json.
+- `{split}-{i:05d}-of-{n:05d}.json` beside each shard: its video count, frame-count histogram, the inputs
+  it skipped, and its record index (`record_bytes`, `record_frames`: each record's byte length and frame
+  count, in file order). A shard file exists only when complete: it is written under a temporary name
+  (`files.atomic_path`) and renamed before its .json is written.
 - `classes.txt`: the class index, one `index name` line per class, indices 0..N-1 in order.
 - `preparation.json`: the plan (source, settings, units per split), written when a preparation starts.
 - `dataset.json`: written last, when every shard is complete: the format version, resolution, frame format,
   frame step (1: every frame stored; k: every k-th), class count, per-split shard lists, video counts and
-  frame-count histograms, and the skipped-input counts. Training reads only data whose
-  dataset.json exists.
+  frame-count histograms (each shard entry carries its record index, used by the training pipeline for random
+  access; data prepared before the index existed has none and is indexed when the pipeline is built), and the
+  skipped-input counts. Training reads only data whose dataset.json exists.
 - `skipped.tsv`: every skipped input with its reason (`reason<TAB>source<TAB>detail`).
 """
 import json
@@ -22,6 +24,7 @@ import os
 import numpy as np
 
 from dvdgan_tf.errors import DataError
+from dvdgan_tf.io import files
 
 FORMAT_NAME = "dvdgan_tf.prepared_videos"
 FORMAT_VERSION = 1
@@ -78,7 +81,8 @@ def video_example(frames, label, source, fps, frame_format="jpeg", jpeg_quality=
             value=encode_frames(frames, frame_format, jpeg_quality))),
         "label": ints(label), "num_frames": ints(num_frames), "height": ints(height), "width": ints(width),
         "fps": tf.train.Feature(float_list=tf.train.FloatList(value=[float(fps)])),
-        "source": tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(source).encode("utf-8")])),
+        "source": tf.train.Feature(bytes_list=tf.train.BytesList(
+            value=[str(source).encode("utf-8", "surrogateescape")])),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
@@ -88,46 +92,29 @@ def shard_name(split, index, num_shards):
     return f"{split}-{index:05d}-of-{num_shards:05d}"
 
 
-def _temporary_path(path):
-    directory, name = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f".tmp-{name}-{os.getpid()}")
-
-
-def _atomic_write(path, write_fn, mode):
-    tmp = _temporary_path(path)
-    try:
-        with open(tmp, mode, encoding="utf-8") as f:
-            write_fn(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def write_json_atomic(path, obj):
-    """Writes `obj` as JSON under a temporary name, then renames it to `path`."""
-    _atomic_write(path, lambda f: json.dump(obj, f, indent=1, sort_keys=True), "w")
+    """Writes `obj` as JSON atomically (`files.write_text`: temporary name, then rename)."""
+    files.write_text(path, json.dumps(obj, indent=1, sort_keys=True))
 
 
 def write_text_atomic(path, text):
-    """Writes `text` under a temporary name, then renames it to `path`."""
-    _atomic_write(path, lambda f: f.write(text), "w")
+    """Writes `text` atomically (`files.write_text`)."""
+    files.write_text(path, text)
 
 
 def write_records_atomic(path, serialized_examples):
-    """Writes the byte strings of an iterable into a TFRecord file that appears at `path` only when complete."""
+    """Writes the byte strings of an iterable into a TFRecord file that appears at `path` only when complete
+    (`files.atomic_path`). Returns the byte length of each record, in order: record k starts at byte
+    `sum(lengths[:k]) + 16 * k` of the file (TFRecord framing: uint64 length, uint32 masked CRC of the length,
+    the data, uint32 masked CRC of the data)."""
     tf = _tf()
-    tmp = _temporary_path(path)
-    try:
+    lengths = []
+    with files.atomic_path(path) as tmp:
         with tf.io.TFRecordWriter(tmp) as writer:
             for record in serialized_examples:
                 writer.write(record)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+                lengths.append(len(record))
+    return lengths
 
 
 def class_index_text(class_names):

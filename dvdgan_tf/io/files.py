@@ -122,21 +122,9 @@ def _remove(path):
 
 def write_bytes(path, data):
     """Writes ``data`` (bytes) to ``path`` atomically: readers see the old file or the whole new one."""
-    parent = os.path.dirname(path) if is_local(path) else path.rsplit("/", 1)[0]
-    if parent:
-        makedirs(parent)
-    tmp = _tmp_sibling(path)
-    try:
+    with atomic_path(path, needed_bytes=len(data)) as tmp:
         with tf.io.gfile.GFile(tmp, "wb") as f:
             f.write(data)
-        _apply_umask(tmp, is_dir=False)
-        tf.io.gfile.rename(tmp, path, overwrite=True)
-    except (OSError, tf.errors.OpError) as e:
-        _remove(tmp)
-        raise storage_error(path, e, len(data)) from e
-    except BaseException:
-        _remove(tmp)
-        raise
     return path
 
 
@@ -232,3 +220,27 @@ def remove_leftovers(folder, also_suffixes=("_temp",)):
             _remove(join(folder, name))
             removed.append(name)
     return removed
+
+
+@contextlib.contextmanager
+def atomic_path(final, needed_bytes=None):
+    """Yields a hidden temporary path beside the file ``final`` for a writer that needs a file name (e.g.
+    ``tf.io.TFRecordWriter``); on normal exit the file gets umask permissions and is renamed over ``final``, on
+    an error it is deleted and ``final`` is untouched. Write errors become StorageError naming ``final``. The
+    one place where the temporary-then-rename write of a file is done (``write_bytes`` uses it)."""
+    parent = os.path.dirname(final) if is_local(final) else final.rsplit("/", 1)[0]
+    if parent:
+        makedirs(parent)
+    tmp = _tmp_sibling(final)
+    try:
+        yield tmp
+        _apply_umask(tmp, is_dir=False)
+        tf.io.gfile.rename(tmp, final, overwrite=True)
+    except (OSError, tf.errors.OpError) as e:
+        _remove(tmp)
+        if isinstance(e, StorageError):
+            raise
+        raise storage_error(final, e, needed_bytes) from e
+    except BaseException:
+        _remove(tmp)
+        raise

@@ -22,6 +22,7 @@ UNKNOWN_LABEL = "unknown_label"
 MISSING = "missing"
 EMPTY_FOLDER = "empty_folder"
 UNLABELLED = "unlabelled"
+UNDECODABLE_NAME = "undecodable_name"  # a file or folder name that is not valid UTF-8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +59,28 @@ class Listing:
     class_names: list
     shards: dict
     skipped: list = dataclasses.field(default_factory=list)
+
+
+def is_decodable(name):
+    """False for a name that holds bytes that are not valid UTF-8 (Python's os functions return those bytes as
+    lone surrogates, the "surrogateescape" form, which cannot be written as UTF-8 text)."""
+    try:
+        str(name).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(name):
+    """`name` as UTF-8-writable text: bytes that are not valid UTF-8 become backslash escapes \\xNN (the file
+    name b"bad\\xff.mp4" becomes the text `bad\\xff.mp4`: `os.fsencode` to bytes, then decoded as UTF-8 with
+    Python's "backslashreplace"). Valid names are returned unchanged."""
+    name = str(name)
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that are not escaped bytes
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def group(units, size):

@@ -137,9 +137,16 @@ def class_folder_listing(video_dir, videos_per_shard):
     else:
         split_dirs = {"train": video_dir}
     classes_of = {split: _subdirs(path) for split, path in split_dirs.items()}
+    skipped = []
+    for split, path in split_dirs.items():  # a class name must be writable to classes.txt
+        for class_name in [c for c in classes_of[split] if not sources.is_decodable(c)]:
+            rel_dir = os.path.relpath(os.path.join(path, class_name), video_dir).replace(os.sep, "/")
+            skipped.append(sources.Skip(sources.UNDECODABLE_NAME, sources.printable(rel_dir),
+                                        "class folder name is not valid UTF-8: its videos are left out (rename it)"))
+            classes_of[split].remove(class_name)
     class_names = classes_of.get("train") or sorted({c for cs in classes_of.values() for c in cs})
     label_of = {name: i for i, name in enumerate(class_names)}
-    shards, skipped = {}, []
+    shards = {}
     for split, path in split_dirs.items():
         units = []
         for class_name in classes_of[split]:
