@@ -1,8 +1,5 @@
 """What a training run shows and ships from its EMA generator: GIF sample grids, class accuracy, the named
 evaluation metrics (FVD, FID, IS), SavedModels."""
-import hashlib
-import os
-
 import gin
 import numpy as np
 import tensorflow as tf
@@ -10,7 +7,8 @@ import tensorflow as tf
 from dvdgan_tf.export import saved_model as export
 from dvdgan_tf.io import video as video_io
 from dvdgan_tf.nets.generator import sample_latents
-from dvdgan_tf.metrics import class_accuracy, classifiers, evaluate
+from dvdgan_tf.metrics import class_accuracy, classifiers, evaluate, real_data
+from dvdgan_tf.io import files
 from dvdgan_tf.io.console import log
 from dvdgan_tf.training.run_dir import EXPORT_DIR, METRICS_FILE, STATS_DIR
 
@@ -40,7 +38,7 @@ class SampleWriter:
 
     def export(self, step):
         """The generator as a SavedModel in model_dir/export/<step>/; returns that path."""
-        path = os.path.join(self.model_dir, EXPORT_DIR, str(step))
+        path = files.join(self.model_dir, EXPORT_DIR, str(step))
         export.export_generator(self.generator, path, step=step, config_text=gin.config_str())
         return path
 
@@ -63,7 +61,7 @@ class ClassAccuracyMonitor:
         accuracy = class_accuracy.generated_class_accuracy(
             self.classifier, self.generator, self.generator.num_classes, self.samples_per_class, self.seed)
         tf.summary.scalar("eval/class_accuracy", accuracy, step=step)
-        evaluate.append_jsonl(os.path.join(self.model_dir, METRICS_FILE),
+        evaluate.append_jsonl(files.join(self.model_dir, METRICS_FILE),
                               {"step": step, "metric": "class_accuracy", "value": accuracy,
                                "chance": 1 / self.generator.num_classes})
         log(f"step {step}: EMA-generator class accuracy {accuracy:.3f}")
@@ -76,8 +74,10 @@ class MetricsMonitor:
     code as dvdgan-eval, into TensorBoard (eval/<name>) and metrics.jsonl.
 
     Real clips come from the run's dataset function in evaluation mode; their statistics are cached in
-    model_dir/stats under the protocol, the network and a hash of the run's configuration. Generated clips use
-    fixed z and uniform labels drawn from ``seed``, the same at every evaluation.
+    model_dir/stats under the protocol, the network and ``real_data.config_dataset_key`` (the run's fully
+    resolved configuration and, for prepared data, the data folder's absolute path and dataset.json content,
+    looked at again at every evaluation; the same key function as dvdgan-eval). Generated clips use fixed z and
+    uniform labels drawn from ``seed``, the same at every evaluation.
     """
 
     def __init__(self, generator, dataset_fn, model_dir, metric_names, config_text, seed, batch_size=8,
@@ -86,7 +86,11 @@ class MetricsMonitor:
         self.metric_names, self.seed, self.batch_size = metric_names, seed, batch_size
         needs_i3d = "i3d" in evaluate.describe(metric_names)["networks"]
         self.i3d = classifiers.load_i3d(i3d_handle) if needs_i3d else None
-        self.dataset_key = "train-config-sha256:" + hashlib.sha256(config_text.encode("utf-8")).hexdigest()
+        self.config_text = config_text
+
+    def dataset_key(self):
+        """The real-statistics key of the run's evaluation data now (see the class docstring)."""
+        return real_data.config_dataset_key(self.config_text, self.dataset_fn, training=False, seed=self.seed)
 
     def _generate(self, n, offset):
         """n generated clips [n, T, H, W, 3] in [-1, 1]; clip i always uses the same z and label."""
@@ -109,11 +113,11 @@ class MetricsMonitor:
         real = self.dataset_fn(batch_size=self.batch_size, num_frames=g.num_frames, resolution=g.resolution,
                                num_classes=g.num_classes, training=False, seed=self.seed)
         values = evaluate.compute_metrics(generate, real, self.metric_names, i3d=self.i3d,
-                                          stats_cache_dir=os.path.join(self.model_dir, STATS_DIR),
-                                          dataset_key=self.dataset_key, batch_size=self.batch_size)
+                                          stats_cache_dir=files.join(self.model_dir, STATS_DIR),
+                                          dataset_key=self.dataset_key(), batch_size=self.batch_size)
         record = {"step": step, "values": values,
                   **evaluate.describe(self.metric_names, self.i3d.identity if self.i3d else None)}
-        evaluate.append_jsonl(os.path.join(self.model_dir, METRICS_FILE), record)
+        evaluate.append_jsonl(files.join(self.model_dir, METRICS_FILE), record)
         for name, value in values.items():
             tf.summary.scalar(f"eval/{name}", value, step=step)
         log(f"step {step}: " + ", ".join(f"{k} = {v:.4g}" for k, v in values.items()))
