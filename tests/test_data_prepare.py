@@ -13,6 +13,7 @@ from dvdgan_tf.data import records
 from dvdgan_tf.data.sources.kinetics import KineticsSource
 from dvdgan_tf.data.sources.ucf101 import UCF101Source
 from dvdgan_tf.errors import DataError
+from dvdgan_tf.io import files
 
 OPTIONS = prepare.Options(resolution=16, frame_format="png", min_frames=8, videos_per_shard=2)
 
@@ -80,7 +81,7 @@ def test_metadata_and_class_index(ucf_prepared):
     assert meta["splits"]["train"]["frame_counts"] == {"14": 4}
     assert sum(s["num_videos"] for s in meta["splits"]["train"]["shards"]) == 4
     assert records.read_class_index(out) == ["ApplyEyeMakeup", "Basketball", "YoYo"]
-    assert not [n for n in os.listdir(out) if n.startswith(".tmp-")]
+    assert not [n for n in os.listdir(out) if n.startswith(".")]  # no temporary left
 
 
 class Interrupt(Exception):
@@ -103,6 +104,8 @@ def test_interrupted_preparation_resumes_keeping_complete_shards(ucf, tmp_path):
     assert not os.path.exists(os.path.join(out, records.METADATA_FILE))  # training cannot read it yet
     first = {n: os.stat(os.path.join(out, n + ".tfrecord")) for n in done}
     # A shard being written when the process died leaves only a temporary file: it must not survive.
+    # (Named as io/files names its temporaries; ".tmp-..." as earlier versions did.)
+    open(os.path.join(out, f".{done[-1]}x.tfrecord{files.TMP_MARK}0123456789ab"), "wb").close()
     open(os.path.join(out, f".tmp-{done[-1]}x.tfrecord-999"), "wb").close()
 
     resumed = []
@@ -114,7 +117,7 @@ def test_interrupted_preparation_resumes_keeping_complete_shards(ucf, tmp_path):
     videos = read_prepared(out)  # fails on duplicates
     assert set(videos) == set(good)
     assert summary.skipped["unreadable"] == 1 and summary.videos == {"train": 4, "test": 2}
-    assert not [n for n in os.listdir(out) if n.startswith(".tmp-")]
+    assert not [n for n in os.listdir(out) if n.startswith(".")]
 
     again = prepare.prepare(source, out, options, show_progress=False)  # nothing left to do
     assert again.shards_written == 0 and again.shards_kept == 8
