@@ -186,3 +186,69 @@ def test_export_refuses_to_replace_a_folder_that_is_not_an_export(tmp_path):
     with pytest.raises(ConfigError, match="not a SavedModel export: refusing to replace it"):
         export.export_generator(object(), str(tmp_path))
     assert os.listdir(tmp_path) == ["notes.txt"]
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    """The export loaded in this process (its signatures use nothing of dvdgan_tf)."""
+    return tf.saved_model.load(exported[0])
+
+
+def test_batch_0_returns_empty_outputs_of_the_right_shape(loaded):
+    serve = loaded.signatures["serving_default"]
+    out = serve(z=tf.zeros([0, 120]), label=tf.zeros([0], tf.int32), truncation=tf.constant(0.0))
+    assert out["video"].shape == (0, 3, 16, 16, 3) and out["video"].dtype == tf.float32
+    assert out["video_uint8"].shape == (0, 3, 16, 16, 3) and out["video_uint8"].dtype == tf.uint8
+    sample = loaded.signatures["sample"](batch_size=tf.constant(0), label=tf.constant([1]),
+                                         truncation=tf.constant(0.0), seed=tf.constant(0))
+    assert sample["z"].shape == (0, 120) and sample["video"].shape == (0, 3, 16, 16, 3)
+    assert loaded.signatures["latents"](batch_size=tf.constant(0), truncation=tf.constant(0.0),
+                                        seed=tf.constant(0))["z"].shape == (0, 120)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e30, -101.0])
+def test_non_finite_or_huge_z_is_refused(loaded, tiny_run_dir, bad):
+    z = tiny_run_dir["z"].copy()
+    z[1, 7] = bad
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"z must be finite with \|z\| <= 100 "):
+        loaded.signatures["serving_default"](z=tf.constant(z), label=tf.constant(tiny_run_dir["labels"]),
+                                             truncation=tf.constant(0.0))
+
+
+def test_z_at_the_limit_still_gives_a_finite_video(loaded, tiny_run_dir):
+    z = np.full_like(tiny_run_dir["z"], 100.0)
+    z[0] *= -1
+    out = loaded.signatures["serving_default"](z=tf.constant(z), label=tf.constant(tiny_run_dir["labels"]),
+                                              truncation=tf.constant(0.0))
+    assert np.isfinite(out["video"].numpy()).all()
+    assert np.abs(out["video"].numpy()).max() <= 1.0
+
+
+def test_load_export_of_a_damaged_saved_model_is_one_clear_error(exported, tmp_path):
+    for damage in ("garbage", "truncated", "no_variables"):
+        folder = tmp_path / damage
+        shutil.copytree(exported[0], folder)
+        graph = folder / "saved_model.pb"
+        if damage == "garbage":
+            graph.write_bytes(b"this is not a protocol buffer \xff\xfe" * 10)
+        elif damage == "truncated":
+            graph.write_bytes(graph.read_bytes()[:1000])
+        else:
+            shutil.rmtree(folder / "variables")
+        with pytest.raises(DataError, match="holds a damaged SavedModel that cannot be loaded .*export it again"):
+            export.load_export(str(folder))
+
+
+def test_a_non_finite_video_is_an_error_not_an_output():
+    """A generator that overflows (simulated: it returns NaN) makes the signature fail instead of returning a NaN
+    video with an all-zero video_uint8."""
+
+    class NanGenerator:
+        num_classes, num_frames, resolution, z_dim, variables = 2, 1, 2, 3, []
+
+        def __call__(self, z, label, training=False):
+            return tf.fill([tf.shape(z)[0], 1, 2, 2, 3], np.float32(np.nan))
+
+    module = export.GeneratorExport(NanGenerator())
+    with pytest.raises(tf.errors.InvalidArgumentError, match="the generator produced non-finite values"):
+        module.__call__(tf.zeros([2, 3]), tf.constant([0, 1]), tf.constant(0.0))

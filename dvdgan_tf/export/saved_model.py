@@ -14,10 +14,19 @@ no Keras objects, only variables and traced functions. Its signatures (B = batch
   latents(batch_size [] int32, truncation [] float32, seed [] int32) -> z [B, z_dim]: sample's z alone.
 
 The loaded object is also callable as ``model(z, label, truncation)`` (serving_default's function, same outputs).
+
+Batch 0 (z [0, z_dim] and label [0], or sample/latents with batch_size 0) is valid and returns empty outputs of
+the right shape and dtype: video [0, T, H, W, 3], video_uint8 [0, T, H, W, 3], z [0, z_dim]; the generator is
+not run. This lets a consumer feed the remainder of a split without a special case.
+
 Bad inputs to a signature raise tf.errors.InvalidArgumentError whose message says what was expected: "z must be
 shaped [batch, 120] ...; got shape [2 100]", "label must hold class indices in [0, 101) ...", "label must be
-shaped [batch], one class index per row of z ...". (``model(z, ...)`` with a wrong z size already fails when the
-call is bound, with a TypeError naming the expected TensorSpec shape (None, z_dim).)
+shaped [batch], one class index per row of z ...", "z must be finite with |z| <= 100 ...": z holding NaN or
+inf, or values beyond MAX_ABS_Z = 100, is refused (z is meant to be N(0, I), where |z| > 6 has probability
+below 1e-8 per entry; much larger values overflow inside the network, from about 3000 in the tests' tiny
+generator, and came out as a NaN video whose uint8 form was silently all zero). Should the generator still produce a non-finite value, the call fails with "the
+generator produced non-finite values" rather than returning it. (``model(z, ...)`` with a wrong z size already
+fails when the call is bound, with a TypeError naming the expected TensorSpec shape (None, z_dim).)
 Metadata: scalar variables ``num_classes``, ``num_frames``, ``resolution``, ``z_dim`` (int32), ``step`` (int64,
 -1 if unknown), ``config`` (string, the gin configuration), and the files assets/operative_config.gin and
 assets/dvdgan_export.json (the same numbers, readable without TensorFlow).
@@ -35,6 +44,7 @@ from dvdgan_tf.io import files
 
 CONFIG_ASSET = "operative_config.gin"
 METADATA_FILE = "dvdgan_export.json"
+MAX_ABS_Z = 100.0  # larger |z| is refused by the signatures (see the module docstring)
 
 
 class GeneratorExport(tf.Module):
@@ -55,7 +65,8 @@ class GeneratorExport(tf.Module):
         self.step = tf.Variable(-1 if step is None else int(step), dtype=tf.int64, trainable=False, name="step")
         self.config = tf.Variable(config_text or "", dtype=tf.string, trainable=False, name="config")
         self.assets = [tf.saved_model.Asset(p) for p in asset_paths]
-        self._static = dict(num_classes=generator.num_classes, z_dim=generator.z_dim)
+        self._static = dict(num_classes=generator.num_classes, z_dim=generator.z_dim,
+                            video_shape=[generator.num_frames, generator.resolution, generator.resolution, 3])
         z_spec = tf.TensorSpec([None, generator.z_dim], tf.float32, name="z")
         label_spec = tf.TensorSpec([None], tf.int32, name="label")
         scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)
@@ -82,12 +93,21 @@ class GeneratorExport(tf.Module):
                 "label must be shaped [batch], one class index per row of z; got label shape", tf.shape(label),
                 "and z shape", z_shape]),
             tf.debugging.assert_greater_equal(label, 0, message=message),
-            tf.debugging.assert_less(label, num_classes, message=message)]
+            tf.debugging.assert_less(label, num_classes, message=message),
+            tf.debugging.Assert(tf.reduce_all(tf.abs(z) <= MAX_ABS_Z), [
+                f"z must be finite with |z| <= {MAX_ABS_Z:g} (z is meant to be N(0, I)); got NaN/inf or a larger "
+                f"value: max |z| =", tf.reduce_max(tf.abs(z))])]  # NaN <= x is false, so NaN fails too
 
     def _serve(self, z, label, truncation):
         with tf.control_dependencies(self._check_inputs(z, label)):
             z = tf.cond(truncation > 0, lambda: tf.clip_by_value(z, -truncation, truncation), lambda: z)
-            video = tf.cast(self._call_generator(z, label), tf.float32)
+            empty = tf.zeros([0] + self._static["video_shape"], tf.float32)
+            video = tf.cond(tf.shape(z)[0] > 0, lambda: tf.cast(self._call_generator(z, label), tf.float32),
+                            lambda: empty)
+        with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(video)), [
+                "the generator produced non-finite values (NaN or inf) for these inputs; it returns no video "
+                "rather than a wrong one"])]):
+            video = tf.identity(video)
         uint8 = tf.cast(tf.round(tf.clip_by_value((video + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
         return {"video": video, "video_uint8": uint8}
 
@@ -150,11 +170,18 @@ def _is_saved_model(folder):
 
 
 def load_export(export_dir):
-    """tf.saved_model.load of an export, with a DataError when ``export_dir`` holds no SavedModel."""
+    """tf.saved_model.load of an export, with a DataError when ``export_dir`` holds no SavedModel or a damaged
+    one (unparsable saved_model.pb, missing or unreadable variables)."""
     if not _is_saved_model(export_dir):
         raise DataError(f"{export_dir} is not a SavedModel export (no saved_model.pb): give a folder written by "
                         f"dvdgan-export or a training run's model_dir/export/<step>/.")
-    return tf.saved_model.load(export_dir)
+    from google.protobuf.message import DecodeError  # pylint: disable=import-outside-toplevel
+    try:
+        return tf.saved_model.load(export_dir)
+    except (DecodeError, tf.errors.OpError, ValueError, OSError, KeyError, RuntimeError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise DataError(f"{export_dir} holds a damaged SavedModel that cannot be loaded ({type(e).__name__}: "
+                        f"{reason}): export it again (dvdgan-export --model_dir=<run> --out={export_dir}).") from e
 
 
 def sample_videos(model, label, num, truncation=0.0, seed=0, batch_size=8, on_progress=None):
