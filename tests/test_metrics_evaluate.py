@@ -126,9 +126,26 @@ def test_errors_for_too_little_data_and_mismatched_clips():
     with pytest.raises(DataError, match=r"values in \[-1, 1\]"):
         evaluate.compute_metrics(lambda n: np.full((n, 9, 8, 8, 3), 255.0, np.float32), None, "is10_9f",
                                  i3d=fake_i3d(), progress=False)
-    with pytest.raises(DataError, match="at least 9 frames"):
+    with pytest.raises(ConfigError, match="I3D network needs clips of at least 9 frames, so no FVD, FID or I3D IS"):
         evaluate.compute_metrics(generator_of(clips(10, frames=8))[0], None, "is10_8f", i3d=fake_i3d(),
                                  progress=False)
+
+
+@pytest.mark.parametrize("frames", [8, 9, 12, 16, 48])
+def test_suggested_metric_names_are_accepted_for_that_clip_length(frames):
+    """What dvdgan-eval suggests for a generator must be what it then accepts: I3D needs >= 9 frames (its final
+    (2, 7, 7) average pool), tgan2's C3D exactly 16."""
+    from dvdgan_tf.metrics import i3d
+    assert protocols.I3D_MIN_FRAMES == i3d.MIN_FRAMES
+    names = protocols.suggested_names(frames)
+    expected = ({f"fvd2048_{frames}f", f"fid2048_{frames}f", f"is2048_{frames}f"} if frames >= 9 else set()) | (
+        {"isucf2048x10", "isv2048_ucf"} if frames == 16 else set())
+    assert set(names) == expected
+    assert all(protocols.get_protocol(name).num_frames == frames for name in names)
+    for kind in ("fvd", "fid", "is"):
+        if frames < 9:
+            with pytest.raises(ConfigError, match="at least 9 frames"):
+                protocols.get_protocol(f"{kind}2048_{frames}f")
 
 
 def test_record_writers(tmp_path):

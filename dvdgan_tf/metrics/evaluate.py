@@ -260,6 +260,32 @@ class _LazyBatches:
         return iter(self._make(**self._args))
 
 
+def _clip_shape_error(real_shape, clip_shape):
+    return DataError(f"the real clips are {real_shape[0]} frames of {real_shape[2]}x{real_shape[1]} (shape "
+                     f"{list(real_shape)}) but the generator makes {clip_shape[0]} frames of "
+                     f"{clip_shape[2]}x{clip_shape[1]} (shape {list(clip_shape)}): the metrics compare clips of "
+                     f"one shape. Give real clips of the generator's shape (resize or cut them first), or "
+                     f"evaluate a generator of the data's shape.")
+
+
+class _CheckedBatches:
+    """Real batches whose clips must have the generator's shape [T, H, W, 3]; checked before any clip is used
+    (at once when the source knows its shape, as an .npz does, else batch by batch)."""
+
+    def __init__(self, batches, clip_shape):
+        self._batches, self._clip_shape = batches, tuple(clip_shape)
+        known = getattr(batches, "clip_shape", None)
+        if known is not None and tuple(known) != self._clip_shape:
+            raise _clip_shape_error(tuple(known), self._clip_shape)
+
+    def __iter__(self):
+        for batch in self._batches:
+            shape = tuple(_videos_of(batch).shape[1:])
+            if shape != self._clip_shape:
+                raise _clip_shape_error(shape, self._clip_shape)
+            yield batch
+
+
 def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None, truncation=0.0, seed=0,
                        i3d=None, c3d=None, stats_cache_dir=None, dataset_key=None, batch_size=8, progress=True):
     """Evaluates an exported generator; returns the JSON-able record (see ``compute_metrics`` for arguments).
@@ -280,10 +306,17 @@ def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None,
         num_frames, resolution = int(probe.shape[1]), int(probe.shape[2])
     wrong = [p.name for p in protocols if p.num_frames != num_frames]
     if wrong:
+        suggested = protocols_lib.suggested_names(num_frames)
+        fix = (f"use {', '.join(suggested)} (or the same with another sample count)" if suggested else
+               f"no metric applies to {num_frames}-frame clips: the I3D metrics (FVD, FID, IS) need at least "
+               f"{protocols_lib.I3D_MIN_FRAMES} frames, the C3D UCF-101 IS exactly {protocols_lib.C3D_FRAMES}")
         raise ConfigError(f"the generator makes {num_frames}-frame clips but {wrong} are defined on other clip "
-                          f"lengths; use e.g. fvd2048_{num_frames}f (the C3D IS needs 16 frames).")
+                          f"lengths; {fix}.")
+    clip_shape = (num_frames, resolution, resolution, 3)
     if callable(real_batches):
         real_batches = _LazyBatches(real_batches, num_frames, resolution, num_classes)
+    elif real_batches is not None:
+        real_batches = _CheckedBatches(real_batches, clip_shape)
     i3d_net = _resolve_i3d(i3d) if any(p.network == "i3d" for p in protocols) else None
     c3d_net = _resolve_c3d(c3d) if any(p.network == "c3d" for p in protocols) else None
     values = compute_metrics(generate, real_batches, metric_names, i3d=i3d_net, c3d=c3d_net,

@@ -21,6 +21,8 @@ import re
 from dvdgan_tf.errors import ConfigError
 
 CANONICAL = ("fvd2048_16f", "fid2048_16f", "is2048_16f", "isucf2048x10", "isv2048_ucf")
+I3D_MIN_FRAMES = 9  # = metrics.i3d.MIN_FRAMES (not imported: this module needs no TensorFlow)
+C3D_FRAMES = 16
 
 _PATTERNS = (
     (re.compile(r"^fvd(\d+)_(\d+)f$"), "fvd"),
@@ -71,6 +73,9 @@ def get_protocol(name):
         if kind in ("fvd", "fid", "is"):
             if a < 2 or b < 1:
                 break
+            if b < I3D_MIN_FRAMES:
+                raise ConfigError(f"metric {name!r}: the I3D network needs clips of at least {I3D_MIN_FRAMES} "
+                                  f"frames, so no FVD, FID or I3D IS exists for {b}-frame clips.")
             output = "features" if kind == "fid" else "logits"
             splits = 10 if kind == "is" else 1
             if kind == "is" and a < splits:
@@ -79,12 +84,24 @@ def get_protocol(name):
         if kind == "isucf":
             if a < 1 or b < 1:
                 break
-            return Protocol(name, kind, "c3d", "logits", num_samples=a, num_frames=16, num_splits=1, num_runs=b)
+            return Protocol(name, kind, "c3d", "logits", num_samples=a, num_frames=C3D_FRAMES, num_splits=1,
+                            num_runs=b)
         if a < 10:
             break
-        return Protocol(name, kind, "c3d", "logits", num_samples=a, num_frames=16, num_splits=10)
+        return Protocol(name, kind, "c3d", "logits", num_samples=a, num_frames=C3D_FRAMES, num_splits=10)
     raise ConfigError(f"unknown or impossible metric {name!r}. Known forms: fvd<N>_<T>f, fid<N>_<T>f, "
                       f"is<N>_<T>f (N >= 10), isucf<N>x<R>, isv<N>_ucf (N >= 10); canonical: {', '.join(CANONICAL)}.")
+
+
+def suggested_names(num_frames, num_samples=2048):
+    """The metric names (of ``num_samples`` clips) that apply to clips of ``num_frames`` frames: the I3D ones for
+    9 frames or more, the C3D UCF-101 IS for exactly 16. Every name returned is accepted by get_protocol."""
+    names = []
+    if num_frames >= I3D_MIN_FRAMES:
+        names += [f"{kind}{num_samples}_{num_frames}f" for kind in ("fvd", "fid", "is")]
+    if num_frames == C3D_FRAMES:
+        names += [f"isucf{num_samples}x10", f"isv{num_samples}_ucf"]
+    return names
 
 
 def parse_metric_list(names):
