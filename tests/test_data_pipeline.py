@@ -110,7 +110,7 @@ def test_deterministic_training_repeats_for_a_seed(prepared):
 
     def first_batches(seed):
         return _collect(pipeline.prepared_videos(2, T, R, 3, training=True, seed=seed, data_dir=out,
-                                                 frame_stride=STRIDE, deterministic=True), batches=3)
+                                                 frame_stride=STRIDE), batches=3)
 
     a, b, c = first_batches(5), first_batches(5), first_batches(6)
     np.testing.assert_array_equal(a[0], b[0])
@@ -223,3 +223,130 @@ def test_mismatched_config_raises_data_error(prepared, kwargs, message):
 
 def test_class_index_reader_is_exposed(prepared):
     assert pipeline.read_class_index(prepared[0]) == ["ApplyEyeMakeup", "Basketball", "YoYo"]
+
+
+def _train_stream(out, clips, seed=3, start_example=0, pipelines=1, pipeline_id=0, data_dir=None):
+    """The first `clips` training clips (batch 1) of one input pipeline."""
+    context = tf.distribute.InputContext(pipelines, pipeline_id, 1) if pipelines > 1 else None
+    return _collect(pipeline.prepared_videos(1, T, R, 3, training=True, seed=seed, data_dir=data_dir or out,
+                                             frame_stride=STRIDE, input_context=context,
+                                             start_example=start_example), batches=clips)
+
+
+def _assert_same(a, b):
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_training_stream_resumed_at_an_example_equals_the_uninterrupted_stream(prepared):
+    """Exact resume: the stream from start_example=k is the stream from 0 without its first k examples; with
+    2 input pipelines, pipeline i holds the examples i, i + 2, ... of the one-pipeline stream."""
+    out, _, _ = prepared
+    whole = _train_stream(out, 14)  # 14 examples of 4 videos: more than 3 epochs
+    for k in (3, 8):
+        _assert_same(_train_stream(out, 14 - k, start_example=k), (whole[0][k:], whole[1][k:]))
+    for i in range(2):
+        part = _train_stream(out, 7, pipelines=2, pipeline_id=i)
+        _assert_same(part, (whole[0][i::2], whole[1][i::2]))
+        # Resumed at example 3: pipeline 0 continues with example 4, pipeline 1 with example 3.
+        resumed = _train_stream(out, 5, start_example=3, pipelines=2, pipeline_id=i)
+        _assert_same(resumed, (whole[0][4 - i::2][:5], whole[1][4 - i::2][:5]))
+
+
+def test_training_stream_is_a_function_of_the_seed(prepared):
+    out, _, _ = prepared
+    _assert_same(_train_stream(out, 6, seed=11), _train_stream(out, 6, seed=11))
+    assert not np.array_equal(_train_stream(out, 6, seed=11)[0], _train_stream(out, 6, seed=12)[0])
+
+
+def test_training_covers_every_video_once_per_epoch_in_a_new_order(prepared):
+    out, video_dir, good = prepared
+    references = {rel: _scaled(decode_reference(os.path.join(video_dir, rel), 16, 21))
+                  for rel, (_, split) in good.items() if split == "train"}
+
+    def source_of(video):
+        found = {rel for rel, ref in references.items() for s in range(8) for x in range(6)
+                 if np.allclose(video, ref[s:s + 7:STRIDE, :, x:x + 16], atol=1e-6)}
+        assert len(found) == 1
+        return found.pop()
+
+    videos, _ = _train_stream(out, 16, seed=4)  # 4 epochs of the 4 train videos
+    order = [source_of(v) for v in videos]
+    epochs = [order[e * 4:(e + 1) * 4] for e in range(4)]
+    for epoch in epochs:
+        assert sorted(epoch) == sorted(references)  # each video exactly once per epoch
+    assert len({tuple(e) for e in epochs}) > 1  # the order is shuffled per epoch
+
+
+def test_data_prepared_without_record_index_gives_the_same_stream(prepared, tmp_path):
+    """Data prepared before preparation stored the record index: the pipeline indexes the shards itself (from
+    the record headers; and from every record's frame count when some videos may be too short)."""
+    out, _, _ = prepared
+    meta = json.loads(open(os.path.join(out, records.METADATA_FILE), encoding="utf-8").read())
+    for info in meta["splits"].values():
+        for shard in info["shards"]:
+            assert len(shard.pop("record_bytes")) == len(shard.pop("record_frames")) == shard["num_videos"]
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in os.listdir(out):
+        if name != records.METADATA_FILE:
+            os.symlink(os.path.join(out, name), old / name)
+    (old / records.METADATA_FILE).write_text(json.dumps(meta))
+    expected = _train_stream(out, 6)
+    _assert_same(_train_stream(out, 6, data_dir=str(old)), expected)
+    meta["splits"]["train"]["frame_counts"]["2"] = 0  # "some videos may be too short": frame counts are read
+    (old / records.METADATA_FILE).write_text(json.dumps(meta))
+    _assert_same(_train_stream(out, 6, data_dir=str(old)), expected)
+
+
+def test_record_index_points_at_every_record(prepared):
+    out, _, _ = prepared
+    meta = records.read_metadata(out)
+    paths, file_ids, offsets, lengths = pipeline.record_index(out, meta, ["train", "test"], needed=1)
+    expected = [r.numpy() for p in paths for r in tf.data.TFRecordDataset(p)]
+    reader = pipeline._RecordReader(paths)  # pylint: disable=protected-access
+    assert [reader(f, o, n) for f, o, n in zip(file_ids, offsets, lengths)] == expected
+    with pytest.raises(DataError, match="changed after preparation"):
+        reader(file_ids[1], offsets[1] + 1, lengths[1])
+
+
+def test_record_reader_through_gfile_for_remote_paths():
+    data = [b"first record", b"second, longer record"]
+    path = "ram://dvdgan_test_reader/shard.tfrecord"
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in data:
+            writer.write(record)
+    reader = pipeline._RecordReader([path])  # pylint: disable=protected-access
+    assert not reader.local
+    offset = len(data[0]) + 16  # 8-byte length, 4-byte CRC, data, 4-byte CRC
+    assert reader(0, offset, len(data[1])) == data[1] and reader(0, 0, len(data[0])) == data[0]
+
+
+def test_dataset_identity_names_the_location_and_changes_with_the_content(prepared, tmp_path, monkeypatch):
+    out, video_dir, _ = prepared
+    identity = pipeline.dataset_identity(out, 16)
+    assert identity.startswith(os.path.abspath(out) + "#") and identity == pipeline.dataset_identity(out)
+    monkeypatch.chdir(os.path.dirname(out))
+    assert pipeline.dataset_identity(os.path.basename(out)) == identity  # relative paths: the same data
+    # The same content elsewhere is another location; any change of dataset.json is another identity.
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    meta_text = open(os.path.join(out, records.METADATA_FILE), encoding="utf-8").read()
+    (copy / records.METADATA_FILE).write_text(meta_text)
+    other = pipeline.dataset_identity(str(copy))
+    assert other != identity and other.split("#", 1)[1] == identity.split("#", 1)[1]
+    (copy / records.METADATA_FILE).write_text(meta_text.replace('"num_videos"', ' "num_videos"', 1))
+    assert pipeline.dataset_identity(str(copy)) != other
+    # Preparing the directory again with other settings changes it.
+    splits_dir = os.path.join(os.path.dirname(video_dir), "ucfTrainTestlist")
+    again = str(tmp_path / "again")
+    prepare.prepare(UCF101Source(video_dir, splits_dir), again,
+                    prepare.Options(resolution=16, frame_format="png", min_frames=8, videos_per_shard=2),
+                    splits=["test"], show_progress=False)
+    first = pipeline.dataset_identity(again)
+    prepare.prepare(UCF101Source(video_dir, splits_dir), again,
+                    prepare.Options(resolution=16, frame_format="png", min_frames=8, videos_per_shard=1),
+                    splits=["test"], overwrite=True, show_progress=False)
+    assert pipeline.dataset_identity(again) != first
+    with pytest.raises(DataError, match="holds no prepared data"):
+        pipeline.dataset_identity(str(tmp_path / "nothing"))

@@ -80,3 +80,40 @@ def test_class_fixes_colour_shape_and_motion():
         assert np.abs(m - m0a).max() > 1.0  # another direction
     areas = [summary(clip(k, [0.5, 0.5]))[1] for k in range(4)]
     assert len(set(areas)) == 4  # disc, square, diamond and plus differ in area at equal size
+
+
+def _stream(examples, start_example=0, pipelines=1, pipeline_id=0, seed=0):
+    """The first `examples` training examples (batch 1) of one input pipeline, as arrays."""
+    context = tf.distribute.InputContext(pipelines, pipeline_id, 1) if pipelines > 1 else None
+    ds = synthetic.moving_shapes(1, 3, 8, 5, training=True, seed=seed, input_context=context,
+                                 start_example=start_example).take(examples)
+    videos, labels = zip(*[(v.numpy()[0], l.numpy()[0]) for v, l in ds])
+    return np.stack(videos), np.array(labels)
+
+
+def test_stream_resumed_at_an_example_equals_the_uninterrupted_stream():
+    """Exact resume: from start_example=k the stream is the stream from 0 without its first k examples; with 2
+    input pipelines, pipeline i holds the examples i, i + 2, ... of the one-pipeline stream."""
+    videos, labels = _stream(14)
+    for k in (1, 5):
+        resumed = _stream(14 - k, start_example=k)
+        np.testing.assert_array_equal(resumed[0], videos[k:])
+        np.testing.assert_array_equal(resumed[1], labels[k:])
+    for i in range(2):
+        np.testing.assert_array_equal(_stream(7, pipelines=2, pipeline_id=i)[0], videos[i::2])
+        resumed = _stream(4, start_example=5, pipelines=2, pipeline_id=i)  # pipeline 0 goes on at 6, 1 at 5
+        np.testing.assert_array_equal(resumed[0], videos[6 - i::2][:4])
+        np.testing.assert_array_equal(resumed[1], labels[6 - i::2][:4])
+
+
+def test_stream_is_a_function_of_the_seed():
+    np.testing.assert_array_equal(_stream(4, seed=7)[0], _stream(4, seed=7)[0])
+    assert not np.array_equal(_stream(4, seed=7)[0], _stream(4, seed=8)[0])
+
+
+def test_start_example_does_not_change_evaluation():
+    a = synthetic.moving_shapes(2, 3, 8, 5, training=False, eval_examples=4)
+    b = synthetic.moving_shapes(2, 3, 8, 5, training=False, eval_examples=4, start_example=3)
+    for (va, la), (vb, lb) in zip(a, b):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy())
+        np.testing.assert_array_equal(la.numpy(), lb.numpy())

@@ -5,23 +5,40 @@ prediction: 1), starting at a random frame in training and at the centred start 
 resized to `resolution` (only when the data was prepared larger), then a random `resolution` x `resolution` crop
 in training, the centre crop in evaluation; values mapped from 0..255 to [-1, 1] (x / 127.5 - 1).
 
-Training: shards shuffled and read in parallel, clips shuffled, repeated forever. Evaluation: one pass, every
-video once, in a fixed order (shards read in parallel, interleaved deterministically). Randomness comes from
-stateless ops seeded per video by `tf.data.Dataset.random(seed)`, so a deterministic training pipeline repeats
-exactly for a seed. Under a distribution strategy each input pipeline
-(host) reads its own shards (`input_context`).
+Training: an endless stream of examples that is a pure function of (seed, example index i), so that a run
+resumed at example i reads exactly what an uninterrupted run would (`start_example`):
+- epoch e = i // N, position p = i % N (N: the videos long enough for a clip); the video is
+  `tf.random.experimental.index_shuffle(p, seed of (seed, e), N - 1)`: every video once per epoch, in an order
+  that differs per epoch;
+- the clip start and crop come from stateless random ops keyed by (seed, i);
+- the video's record is read by random access: (shard file, byte offset, length) from the record index that
+  preparation stores in dataset.json (data prepared without it is indexed when the pipeline is built, from the
+  TFRecord headers only), with `os.pread` (local files) or `tf.io.gfile` (gs:// ...) in a `tf.numpy_function`.
+  That Python call holds the GIL for a few microseconds per clip; the decoding runs in parallel outside it.
+  With n input pipelines (`input_context`), pipeline k takes the examples i with i % n == k.
+Evaluation: one pass, every video once, in a fixed order (shards read in parallel, interleaved
+deterministically), centred clips and crops; under a distribution strategy each input pipeline (host) reads its
+own shards.
 """
+import hashlib
 import os
+import struct
+import threading
 
 import gin
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from dvdgan_tf.data import records
 from dvdgan_tf.data.records import read_class_index  # noqa: F401  (re-exported: the class-index reader)
 from dvdgan_tf.errors import DataError
+from dvdgan_tf.io import files
 
 AUTOTUNE = tf.data.AUTOTUNE
+RECORD_HEADER_BYTES = 12  # TFRecord framing: uint64 length, uint32 masked CRC of the length
+RECORD_FRAMING_BYTES = 16  # ... then the data and a uint32 masked CRC of the data
+SHUFFLE_SALT = 0x5EED5  # keeps the per-epoch shuffle seeds apart from the per-example clip keys
 
 
 def preparation_commands(data_dir, resolution):
@@ -68,6 +85,22 @@ def load_metadata(data_dir, resolution, num_classes, split, frame_stride=1):
             raise DataError(f"{data_dir} has no videos in split {name!r}; it has {available} "
                             "(set prepared_videos.split)")
     return meta
+
+
+def dataset_identity(data_dir, resolution=None):
+    """A string that names the prepared data in `data_dir` and changes whenever it is prepared again: its
+    absolute location (the URL for gs:// and other remote paths) and the SHA-256 of its dataset.json, which
+    preparation rewrites, with a new creation time, whenever the data changes. Suitable as part of a cache key
+    (e.g. for real-data statistics). Raises `DataError` (naming the preparation commands for `resolution`)
+    when `data_dir` holds no prepared data."""
+    location = os.path.abspath(data_dir) if files.is_local(data_dir) else str(data_dir).rstrip("/")
+    path = files.join(location, records.METADATA_FILE)
+    if not tf.io.gfile.exists(path):
+        raise DataError(f"data directory {data_dir!r} holds no prepared data ({records.METADATA_FILE}). "
+                        "Prepare it with one of:\n" + preparation_commands(data_dir, resolution or 128))
+    with tf.io.gfile.GFile(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    return f"{location}#{records.METADATA_FILE}:sha256:{digest}"
 
 
 def _usable_videos(meta, splits, needed):
@@ -139,37 +172,199 @@ def _decode_clip(clip, resolution, stored_resolution, frame_format, training):
     return video, clip["label"]
 
 
-def _shard_files(files, input_context):
+def _scan_record_lengths(path):
+    """Byte lengths of the records of the TFRecord file `path`, from their 12-byte headers only (seeks)."""
+    lengths = []
+    with tf.io.gfile.GFile(path, "rb") as f:
+        size, position = f.size(), 0
+        while position < size:
+            f.seek(position)
+            header = f.read(RECORD_HEADER_BYTES)
+            if len(header) < RECORD_HEADER_BYTES:
+                break
+            length = struct.unpack("<Q", header[:8])[0]
+            lengths.append(length)
+            position += length + RECORD_FRAMING_BYTES
+    if position != size:
+        raise DataError(f"{path} is truncated or not a TFRecord file: prepare the data again")
+    return lengths
+
+
+def _read_frame_counts(path):
+    """num_frames of every record of `path` (reads the whole file)."""
+    spec = {"num_frames": tf.io.FixedLenFeature([], tf.int64)}
+    ds = tf.data.TFRecordDataset(path).map(lambda r: tf.io.parse_single_example(r, spec)["num_frames"])
+    return [int(n) for n in ds.as_numpy_iterator()]
+
+
+def record_index(data_dir, meta, splits, needed):
+    """The random-access index of the videos of `splits` with at least `needed` stored frames, in shard order:
+    (shard paths, then int64 arrays file_id [N], offset [N] (the record's first byte, at its header), length
+    [N] (the record's data bytes)). From the index that preparation stores in dataset.json; for data prepared
+    without it, built from the shards' record headers (plus, only when some videos are too short, a read of
+    every record's frame count)."""
+    paths, file_ids, offsets, lengths = [], [], [], []
+    for name in splits:
+        all_usable = min(int(n) for n in meta["splits"][name]["frame_counts"]) >= needed
+        for shard in meta["splits"][name]["shards"]:
+            path = files.join(data_dir, shard["file"])
+            sizes = shard.get("record_bytes")
+            if sizes is None:
+                sizes = _scan_record_lengths(path)
+            frames = shard.get("record_frames")
+            if frames is None and not all_usable:
+                logging.info("%s has no record index (prepared by an older version): reading its frame counts",
+                             path)
+                frames = _read_frame_counts(path)
+            if len(sizes) != shard["num_videos"] or (frames is not None and len(frames) != len(sizes)):
+                raise DataError(f"{path} holds {len(sizes)} records but {records.METADATA_FILE} lists "
+                                f"{shard['num_videos']}: the data changed after preparation; prepare it again")
+            sizes = np.asarray(sizes, np.int64)
+            starts = np.concatenate([[0], np.cumsum(sizes + RECORD_FRAMING_BYTES)[:-1]]).astype(np.int64)
+            keep = np.ones(len(sizes), bool) if frames is None else np.asarray(frames) >= needed
+            file_ids.append(np.full(int(keep.sum()), len(paths), np.int64))
+            offsets.append(starts[keep])
+            lengths.append(sizes[keep])
+            paths.append(path)
+    return paths, np.concatenate(file_ids), np.concatenate(offsets), np.concatenate(lengths)
+
+
+class _RecordReader:
+    """Reads record data by (file id, offset, length), checking the record's length header; thread-safe.
+    Local files: `os.pread` on descriptors kept open (up to MAX_OPEN; beyond that opened per read). Remote
+    files: one `tf.io.gfile.GFile` per thread and file."""
+    MAX_OPEN = 128
+
+    def __init__(self, paths):
+        self.paths = list(paths)
+        self.local = all(files.is_local(p) for p in self.paths)
+        self._fds, self._lock, self._thread = {}, threading.Lock(), threading.local()
+
+    def _pread(self, file_id, offset, size):
+        fd = self._fds.get(file_id)
+        if fd is None:
+            with self._lock:
+                fd = self._fds.get(file_id)
+                if fd is None:
+                    fd = os.open(self.paths[file_id], os.O_RDONLY)
+                    if len(self._fds) < self.MAX_OPEN:
+                        self._fds[file_id] = fd
+                    else:
+                        try:
+                            return os.pread(fd, size, offset)
+                        finally:
+                            os.close(fd)
+        return os.pread(fd, size, offset)
+
+    def _gfile_read(self, file_id, offset, size):
+        handles = getattr(self._thread, "handles", None)
+        if handles is None:
+            handles = self._thread.handles = {}
+        if file_id not in handles:
+            if len(handles) >= self.MAX_OPEN:
+                for handle in handles.values():
+                    handle.close()
+                handles.clear()
+            handles[file_id] = tf.io.gfile.GFile(self.paths[file_id], "rb")
+        handle = handles[file_id]
+        handle.seek(offset)
+        return handle.read(size)
+
+    def __call__(self, file_id, offset, length):
+        file_id, offset, length = int(file_id), int(offset), int(length)
+        size = RECORD_HEADER_BYTES + length
+        data = (self._pread if self.local else self._gfile_read)(file_id, offset, size)
+        if len(data) != size or struct.unpack("<Q", data[:8])[0] != length:
+            raise DataError(f"{self.paths[file_id]}: no record of {length} bytes at byte {offset}: the file "
+                            "changed after preparation; prepare the data again")
+        return data[RECORD_HEADER_BYTES:]
+
+    def __del__(self):
+        for fd in self._fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _training_examples(data_dir, meta, splits, needed, seed, input_context, start_example, deterministic):
+    """The endless training stream of (serialized record, stateless key [2]) of example indices
+    start_example, ... of this input pipeline (see the module docstring)."""
+    paths, file_ids, offsets, lengths = record_index(data_dir, meta, splits, needed)
+    n = len(offsets)
+    num_pipelines, pipeline_id = 1, 0
+    if input_context is not None:
+        num_pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
+    first = start_example + (pipeline_id - start_example) % num_pipelines  # first i >= start_example of ours
+    file_ids, offsets, lengths = (tf.constant(a) for a in (file_ids, offsets, lengths))
+    seed = tf.constant(seed, tf.int64)
+    reader = _RecordReader(paths)
+
+    def locate(i):
+        epoch_seed = tf.random.experimental.stateless_fold_in(tf.stack([seed, SHUFFLE_SALT]), i // n)
+        video = tf.random.experimental.index_shuffle(i % n, epoch_seed, tf.constant(n - 1, tf.int64))
+        return file_ids[video], offsets[video], lengths[video], tf.stack([seed, i])
+
+    def read(file_id, offset, length, key):
+        record = tf.numpy_function(reader, [file_id, offset, length], tf.string, stateful=False)
+        return tf.ensure_shape(record, []), key
+
+    ds = tf.data.Dataset.counter(start=first, step=num_pipelines).map(locate)
+    return ds.map(read, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+
+
+def _evaluation_examples(data_dir, meta, splits, needed, input_context, cycle_length, deterministic):
+    """One pass over the parsed videos with at least `needed` frames, in shard order, this pipeline's part."""
+    paths = [os.path.join(data_dir, s["file"]) for name in splits for s in meta["splits"][name]["shards"]]
+    paths, shard_elements = _shard_files(paths, input_context)
+    ds = tf.data.Dataset.from_tensor_slices(paths)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle_length, len(paths)),
+                       num_parallel_calls=AUTOTUNE, deterministic=deterministic or shard_elements)
+    if shard_elements:
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    ds = ds.map(_parse, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    return ds.filter(lambda ex: ex["num_frames"] >= needed)
+
+
+def _shard_files(paths, input_context):
     """This pipeline's share of the shard files, and whether elements must be sharded instead."""
     if input_context is None or input_context.num_input_pipelines == 1:
-        return files, False
+        return paths, False
     n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
-    if len(files) >= n:
-        return files[i::n], False
-    return files, True
+    if len(paths) >= n:
+        return paths[i::n], False
+    return paths, True
 
 
 @gin.configurable("prepared_videos", denylist=["batch_size", "num_frames", "resolution", "num_classes",
-                                               "training", "seed", "input_context"])
+                                               "training", "seed", "input_context", "start_example"])
 def prepared_videos(batch_size, num_frames, resolution, num_classes, training=True, seed=0, input_context=None,
                     data_dir=gin.REQUIRED, frame_stride=1, split="train", eval_split=None, deterministic=None,
-                    shuffle_buffer=256, cycle_length=8):
+                    shuffle_buffer=None, cycle_length=8, start_example=0):
     """Batches of clips from the prepared data in `data_dir` (made by dvdgan-prepare-data).
 
     Args:
       batch_size: clips per batch, per replica (batches are full: the remainder is dropped).
       num_frames, resolution, num_classes: the config's NUM_FRAMES, RESOLUTION, NUM_CLASSES; the data must
         have as many classes and a short side of at least `resolution`.
-      training: random clip start and crop, shuffled, repeated forever; else one pass, centred clip and crop.
-      seed: seeds every random choice (shuffles, clip starts, crops).
-      input_context: a `tf.distribute.InputContext`; each input pipeline reads its own shards.
+      training: random clip start and crop, every video once per epoch in a shuffled order, forever; else one
+        pass, centred clip and crop.
+      seed: seeds every random choice (shuffles, clip starts, crops): the training stream is a pure function of
+        (seed, example index).
+      input_context: a `tf.distribute.InputContext`; in training, input pipeline k of n takes the examples
+        i with i % n == k; in evaluation, each reads its own shards.
       data_dir: the prepared data directory (gin: `prepared_videos.data_dir = 'data/ucf101'`).
       frame_stride: take every `frame_stride`-th frame of the source video (Kinetics synthesis 2;
         frame-conditional prediction 1); a multiple of the data's --frame_step.
       split: prepared split(s) to read, e.g. 'train', 'test' or 'train+test'.
       eval_split: split(s) read instead when not training (held-out data, e.g. 'test'); None: `split`.
-      deterministic: same elements in the same order for a seed (default: True unless training).
-      shuffle_buffer: clips in the shuffle buffer (training). cycle_length: shards read at once.
+      deterministic: elements in their exact order (default True; False lets parallel decoding deliver out of
+        order, which breaks exact resume).
+      shuffle_buffer: unused (the training order is an exact per-epoch permutation); accepted so that configs
+        binding it still parse. cycle_length: shards read at once in evaluation.
+      start_example: training only: the stream starts at this example index, counted over all input
+        pipelines (a run resumed after s steps of global batch B passes s * B), and then equals the stream
+        from 0 without its first start_example examples.
 
     Returns:
       A `tf.data.Dataset` of (video float32 [batch_size, num_frames, resolution, resolution, 3] in [-1, 1],
@@ -192,27 +387,19 @@ def prepared_videos(batch_size, num_frames, resolution, num_classes, training=Tr
     if usable < total:
         logging.warning("%s: %d of %d videos are shorter than the %d frames a clip needs and are left out",
                         data_dir, total - usable, total, needed)
-    deterministic = (not training) if deterministic is None else deterministic
-    files = [os.path.join(data_dir, s["file"]) for name in splits for s in meta["splits"][name]["shards"]]
-    files, shard_elements = _shard_files(files, input_context)
-    pipeline_id = input_context.input_pipeline_id if input_context else 0
-
-    ds = tf.data.Dataset.from_tensor_slices(files)
+    del shuffle_buffer
+    deterministic = True if deterministic is None else deterministic
+    decode = lambda clip: _decode_clip(clip, resolution, meta["resolution"], meta["frame_format"], training)
     if training:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle_length, len(files)),
-                       num_parallel_calls=AUTOTUNE, deterministic=deterministic or shard_elements)
-    if shard_elements:
-        ds = ds.shard(input_context.num_input_pipelines, pipeline_id)
-    ds = ds.map(_parse, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    ds = ds.filter(lambda ex: ex["num_frames"] >= needed)
-    seeds = tf.data.Dataset.random(seed=seed * 1000003 + pipeline_id).batch(2)
-    ds = tf.data.Dataset.zip((ds, seeds)).map(
-        lambda ex, s: _select_clip(ex, s, num_frames, frame_stride, training))
-    if training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed)
-    ds = ds.map(lambda clip: _decode_clip(clip, resolution, meta["resolution"], meta["frame_format"], training),
-                num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        if start_example < 0:
+            raise DataError(f"start_example must be at least 0, got {start_example}")
+        ds = _training_examples(data_dir, meta, splits, needed, seed, input_context, start_example, deterministic)
+        ds = ds.map(lambda record, key: decode(_select_clip(_parse(record), key, num_frames, frame_stride, True)),
+                    num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    else:
+        ds = _evaluation_examples(data_dir, meta, splits, needed, input_context, cycle_length, deterministic)
+        ds = ds.map(lambda ex: _select_clip(ex, tf.zeros([2], tf.int64), num_frames, frame_stride, False))
+        ds = ds.map(decode, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = deterministic

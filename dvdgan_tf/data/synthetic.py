@@ -84,12 +84,15 @@ def synthetic_example(index, seed, num_frames, resolution, num_classes):
 
 
 @gin.configurable("moving_shapes", denylist=["batch_size", "num_frames", "resolution", "num_classes",
-                                              "training", "input_context"])
+                                              "training", "input_context", "start_example"])
 def moving_shapes(batch_size, num_frames, resolution, num_classes, training=True, seed=0, input_context=None,
-                  eval_examples=1024):
+                  eval_examples=1024, start_example=0):
     """The embedded dataset as tf.data: (video [batch_size, T, H, W, 3] float32 in [-1, 1], label [batch_size]).
 
-    Training: an endless stream of examples 0, 1, 2, ... (each host takes every n-th under ``input_context``).
+    Training: an endless stream of examples start_example, start_example + 1, ... (example i is a pure function
+    of (seed, i)); under ``input_context`` with n input pipelines, pipeline k takes the examples i >= start_example
+    with i % n == k. ``start_example`` counts examples over all pipelines (a run resumed after s steps of global
+    batch B passes s * B) and is ignored in evaluation.
     Evaluation (training=False): the first ``eval_examples`` examples of seed + 1 (disjoint from training), once.
     batch_size is per replica; incomplete batches are dropped.
     """
@@ -99,7 +102,8 @@ def moving_shapes(batch_size, num_frames, resolution, num_classes, training=True
     if input_context is not None:
         shard, num_shards = input_context.input_pipeline_id, input_context.num_input_pipelines
     if training:
-        indices = tf.data.Dataset.counter(start=shard, step=num_shards)
+        first = start_example + (shard - start_example) % num_shards  # the first i >= start_example of this shard
+        indices = tf.data.Dataset.counter(start=first, step=num_shards)
     else:
         indices = tf.data.Dataset.range(shard, eval_examples, num_shards)
         seed = seed + 1
