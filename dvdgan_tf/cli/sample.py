@@ -10,7 +10,9 @@ import json
 import math
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from dvdgan_tf.cli import common  # noqa: E402  (defines --verbose)
+
+common.quiet_unless_verbose()  # before TensorFlow loads: its log lines only with --verbose
 
 from absl import app, flags  # noqa: E402
 
