@@ -90,3 +90,22 @@ def test_python_log_filter_keeps_project_lines_and_errors():
     assert not keep(record(logging.INFO, tf_file))
     assert not keep(record(logging.WARNING, tf_file))
     assert keep(record(logging.ERROR, tf_file))
+
+
+def test_log_lines_are_printed_above_a_progress_bar_not_glued_to_it(capsys):
+    from dvdgan_tf.io import console
+    handler = logging.StreamHandler(sys.stderr)  # a stderr handler as absl installs one (sys.stderr: capsys's)
+    logging.getLogger().addHandler(handler)
+    logger = logging.getLogger("test_cli_quiet")
+    try:
+        console.route_logging_around_progress_bars()
+        with console.ProgressBar(2) as bar:
+            bar.update(1)
+            logger.warning("saved a checkpoint")
+            bar.update(2)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    err = capsys.readouterr().err
+    # tqdm clears the bar line (carriage return) before the log line, then redraws the bar below it.
+    assert "\rsaved a checkpoint\n" in err, repr(err)
+    assert err.index("saved a checkpoint") < err.rindex("2/2")

@@ -181,6 +181,8 @@ def run_reporting_errors(binary, body, also=()):
     verbose = is_verbose()
     if not verbose:
         quiet_python_logging()
+    from dvdgan_tf.io import console  # pylint: disable=import-outside-toplevel
+    console.route_logging_around_progress_bars()
     try:
         body()
     except (DvdganError, *also) as e:  # pylint: disable=catching-non-exception

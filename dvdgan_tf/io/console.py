@@ -32,3 +32,29 @@ class ProgressBar:
 def log(message):
     """Prints a line on stderr without breaking an active progress bar."""
     tqdm.write(message, file=sys.stderr)
+
+
+class _AroundProgressBars:
+    """A text stream for logging handlers: each line goes through ``log``, so it does not break a progress bar."""
+
+    def write(self, text):
+        for line in text.splitlines():
+            if line.strip():
+                log(line)
+
+    def flush(self):
+        sys.stderr.flush()
+
+    def close(self):
+        """stderr stays open."""
+
+
+def route_logging_around_progress_bars():
+    """Makes the handlers that write Python log lines (absl's, and any plain stderr handler of the root logger)
+    print them above an active progress bar instead of gluing them to it. Called by the binaries."""
+    import logging  # pylint: disable=import-outside-toplevel
+    for handler in logging.getLogger().handlers:
+        target = getattr(handler, "python_handler", handler)  # absl's ABSLHandler wraps a PythonHandler
+        if isinstance(target, logging.StreamHandler) and getattr(target, "stream", None) in (sys.stderr,
+                                                                                             sys.__stderr__):
+            target.stream = _AroundProgressBars()
