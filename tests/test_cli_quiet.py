@@ -109,3 +109,13 @@ def test_log_lines_are_printed_above_a_progress_bar_not_glued_to_it(capsys):
     # tqdm clears the bar line (carriage return) before the log line, then redraws the bar below it.
     assert "\rsaved a checkpoint\n" in err, repr(err)
     assert err.index("saved a checkpoint") < err.rindex("2/2")
+
+
+@pytest.mark.parametrize("name", ["train", "eval", "sample", "export", "export_i3d", "prepare_data"])
+def test_every_binary_lists_verbose_in_its_help_without_loading_tensorflow(name):
+    result = subprocess.run([sys.executable, "-c", f"import sys, runpy; sys.argv = ['x', '--help']\n"
+                             f"try: runpy.run_module('dvdgan_tf.cli.{name}', run_name='__main__')\n"
+                             f"except SystemExit: print('tensorflow' in sys.modules)"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert "--[no]verbose: Show TensorFlow's own INFO and WARNING output" in result.stdout, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("False")  # --help answered before TensorFlow was imported

@@ -20,6 +20,7 @@ common.quiet_unless_verbose()  # before TensorFlow loads: its log lines only wit
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(common)  # --verbose, listed by --help
 flags.DEFINE_string("export_dir", None, "The exported generator (SavedModel folder).")
 flags.DEFINE_string("metrics", "fvd2048_16f", "Comma-separated metric protocols, e.g. fvd2048_16f,fid2048_16f,"
                     "is2048_16f,isucf2048x10,isv2048_ucf (see the README's evaluation section).")

@@ -13,6 +13,7 @@ common.quiet_unless_verbose()  # before TensorFlow loads: its log lines only wit
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(common)  # --verbose, listed by --help
 flags.DEFINE_string("model_dir", None, "The dvdgan-train model dir (holds operative_config.gin and checkpoints/).")
 flags.DEFINE_integer("step", None, "Training step of the checkpoint to export (default: the latest).")
 flags.DEFINE_string("out", None, "Folder to write the SavedModel to (replaced if it already holds an export).")

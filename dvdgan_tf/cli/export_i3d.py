@@ -15,6 +15,7 @@ common.quiet_unless_verbose()  # before TensorFlow loads: its log lines only wit
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(common)  # --verbose, listed by --help
 flags.DEFINE_string("out", None, "Folder to write the SavedModel to.")
 flags.DEFINE_bool("tfhub_cache", False, "Write it to $TFHUB_CACHE_DIR/<sha1 of the TF-Hub URL> instead, so that "
                   "hub.load('https://tfhub.dev/deepmind/i3d-kinetics-400/1') is served from it without network.")

@@ -20,6 +20,7 @@ common.quiet_unless_verbose()  # before TensorFlow loads: its log lines only wit
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(common)  # --verbose, listed by --help
 SOURCES = ("ucf101", "kinetics600", "bair", "tfds")
 flags.DEFINE_enum("source", None, SOURCES, "Raw data kind: ucf101 (class folders of .avi + split lists), "
                   "kinetics600 (clips + annotation CSVs, or class folders), bair (original TFRecords), tfds (a "

@@ -17,6 +17,7 @@ common.quiet_unless_verbose()  # before TensorFlow loads: its log lines only wit
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(common)  # --verbose, listed by --help
 flags.DEFINE_string("export_dir", None, "SavedModel folder written by dvdgan-export or a run's export/<step>/.")
 flags.DEFINE_integer("label", None, "Class index of the samples, in [0, number of classes).")
 flags.DEFINE_integer("num", 1, "Number of samples; more than 1 gives a grid.")

@@ -14,6 +14,7 @@ common.quiet_unless_verbose()  # before TensorFlow loads: its log lines only wit
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(common)  # --verbose, listed by --help
 flags.DEFINE_multi_string("gin_file", [], "gin config file(s), parsed in order, e.g. gin/ucf101.gin.")
 flags.DEFINE_multi_string("gin_param", [], "gin binding(s) applied after the files, e.g. 'D_S.k = 4'.")
 flags.DEFINE_string("model_dir", None, "Run directory: checkpoints, TensorBoard logs, samples, exports. "
