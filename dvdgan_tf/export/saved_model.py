@@ -24,9 +24,10 @@ shaped [batch, 120] ...; got shape [2 100]", "label must hold class indices in [
 shaped [batch], one class index per row of z ...", "z must be finite with |z| <= 100 ...": z holding NaN or
 inf, or values beyond MAX_ABS_Z = 100, is refused (z is meant to be N(0, I), where |z| > 6 has probability
 below 1e-8 per entry; much larger values overflow inside the network, from about 3000 in the tests' tiny
-generator, and came out as a NaN video whose uint8 form was silently all zero). Should the generator still produce a non-finite value, the call fails with "the
-generator produced non-finite values" rather than returning it. (``model(z, ...)`` with a wrong z size already
-fails when the call is bound, with a TypeError naming the expected TensorSpec shape (None, z_dim).)
+generator, and came out as a NaN video whose uint8 form was silently all zero). Should the generator still
+produce a non-finite value, the call fails with "the generator produced non-finite values" rather than returning
+it. (``model(z, ...)`` with a wrong z size already fails when the call is bound, with a TypeError naming the
+expected TensorSpec shape (None, z_dim).)
 Metadata: scalar variables ``num_classes``, ``num_frames``, ``resolution``, ``z_dim`` (int32), ``step`` (int64,
 -1 if unknown), ``config`` (string, the gin configuration), and the files assets/operative_config.gin and
 assets/dvdgan_export.json (the same numbers, readable without TensorFlow).
