@@ -70,7 +70,6 @@ def quiet_unless_verbose(argv=None):
     Returns whether output is verbose.
     """
     if verbose_requested(argv):
-        os.environ[VERBOSE_ENV] = "1"  # worker processes (spawned) are verbose too
         return True
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # an explicit setting of the user's wins
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
@@ -179,7 +178,9 @@ def run_reporting_errors(binary, body, also=()):
     line ``<binary>: error: <message>`` on stderr, after its traceback with --verbose. Quiet unless --verbose:
     Python logging below ERROR from outside dvdgan_tf is hidden while it runs."""
     verbose = is_verbose()
-    if not verbose:
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"  # worker processes (spawned) are verbose too
+    else:
         quiet_python_logging()
     from dvdgan_tf.io import console  # pylint: disable=import-outside-toplevel
     console.route_logging_around_progress_bars()
