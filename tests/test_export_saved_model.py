@@ -252,3 +252,24 @@ def test_a_non_finite_video_is_an_error_not_an_output():
     module = export.GeneratorExport(NanGenerator())
     with pytest.raises(tf.errors.InvalidArgumentError, match="the generator produced non-finite values"):
         module.__call__(tf.zeros([2, 3]), tf.constant([0, 1]), tf.constant(0.0))
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_export_folder_and_files_get_the_permissions_of_the_umask(restored_step_5, tmp_path, mask):
+    """export/<step>/ was 0700 whatever the umask: every folder and file of an export is now created as mkdir and
+    open() would create it (0o777 / 0o666 & ~umask)."""
+    generator, _ = restored_step_5
+    old = os.umask(mask)
+    try:
+        path = export.export_generator(generator, str(tmp_path / "export" / "5"), step=5)
+    finally:
+        os.umask(old)
+    modes = {}
+    for root, dirs, names in os.walk(path):
+        for name in dirs + names:
+            full = os.path.join(root, name)
+            modes[os.path.relpath(full, path)] = (os.path.isdir(full), os.stat(full).st_mode & 0o777)
+    assert {"saved_model.pb", "variables", "assets", os.path.join("assets", "dvdgan_export.json")} <= set(modes)
+    for is_dir, mode in list(modes.values()) + [(True, os.stat(path).st_mode & 0o777)]:
+        assert oct(mode) == oct((0o777 if is_dir else 0o666) & ~mask)
+    assert os.listdir(tmp_path / "export") == ["5"]  # no temporary sibling left

@@ -115,3 +115,24 @@ def test_gif_summary_is_an_image_summary_tensorboard_shows(tmp_path):
     width, height, gif = tf.make_ndarray(value.tensor)
     assert (int(width), int(height)) == (3 * 10 + 2, 2 * 8 + 1)
     assert gif[:6] == b"GIF89a" and decode(gif).shape == (4, 17, 32, 3)
+
+
+@pytest.fixture
+def umask():
+    """Sets the process umask for a test and restores it after."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield lambda mask: os.umask(mask)
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+@pytest.mark.parametrize("name", ["v.gif", "v.mp4"])
+def test_written_videos_get_the_permissions_of_the_umask(tmp_path, umask, mask, name):
+    """As open() would create them (0o666 & ~umask), not the 0o600 of a tempfile; nothing else left behind."""
+    umask(mask)
+    path = tmp_path / "new_folder" / name
+    video_io.write_video(str(path), distinct_frames())
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o666 & ~mask)
+    assert oct(os.stat(path.parent).st_mode & 0o777) == oct(0o777 & ~mask)
+    assert os.listdir(path.parent) == [name]
