@@ -47,15 +47,22 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
+    # Ctrl-C / SIGTERM from here on stop the run cleanly, also while TensorFlow is still loading.
+    from dvdgan_tf.training.signals import StopRequest  # pylint: disable=import-outside-toplevel
+
+    # Not exited: the handlers stay until the process ends, so a late signal cannot kill the final save or exit.
+    stop = StopRequest().__enter__()
 
     def body():
         if FLAGS.dry_run:
             dry_run(FLAGS.gin_file, FLAGS.gin_param)
         else:
-            run_training(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir, FLAGS.strategy)
+            run_training(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir, FLAGS.strategy, stop=stop)
 
-    # Invalid network settings (k > T, a resolution not 4 * 2^n, ...) are ValueErrors from the networks.
-    return run_reporting_errors("dvdgan-train", body, also=(ValueError,))
+    # Invalid network settings (k > T, a resolution not 4 * 2^n, ...) are ValueErrors from the networks; a gin
+    # value of the wrong type (G.ch = 'abc') surfaces as a TypeError where it is used.
+    return run_reporting_errors("dvdgan-train", body, also=(ValueError, TypeError))
+
 
 def make_strategy(name):
     """The tf.distribute strategy named by --strategy."""
@@ -63,7 +70,7 @@ def make_strategy(name):
     return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.get_strategy()
 
 
-def run_training(gin_files, gin_params, model_dir, strategy_name):
+def run_training(gin_files, gin_params, model_dir, strategy_name, stop=None):
     """Parses the config and trains into model_dir; prints where to look."""
     from dvdgan_tf import config  # pylint: disable=import-outside-toplevel
     from dvdgan_tf.training import loop as training  # pylint: disable=import-outside-toplevel
@@ -72,7 +79,7 @@ def run_training(gin_files, gin_params, model_dir, strategy_name):
         raise ConfigError("--model_dir is required for training (e.g. --model_dir=runs/demo); re-using a "
                           "model_dir resumes its run.")
     config.parse_config(gin_files, gin_params)
-    result = training.train(model_dir, strategy=make_strategy(strategy_name))
+    result = training.train(model_dir, strategy=make_strategy(strategy_name), stop=stop)
     print(f"dvdgan-train: {'stopped' if result['stopped_by'] else 'finished'} at step {result['step']}; "
           f"TensorBoard: tensorboard --logdir {model_dir}")
 

@@ -1,55 +1,43 @@
-"""The DVD-GAN training loop: data, checkpoints and resumption, crash safety, TensorBoard, samples, exports.
+"""The DVD-GAN training loop: data, checkpoints and exact resumption, crash safety, TensorBoard, samples, exports.
 
-Everything here is configured through the gin configurable ``train``; the binary passes only ``model_dir`` and
-the distribution strategy. Files in model_dir:
-  operative_config.gin   the full gin configuration of the run (also shown in TensorBoard's text tab)
-  checkpoints/ckpt-<step> tf.train.CheckpointManager checkpoints (last ``keep_checkpoints`` kept)
-  events.out.tfevents.*  TensorBoard scalars, GIF samples and the config
-  metrics.jsonl          one JSON record per evaluation (step, metric name, value)
-  export/<step>/         SavedModels of the EMA generator
+Everything here is configured through the gin configurable ``train``; the binary passes only ``model_dir``, the
+distribution strategy and its stop request. The run directory's layout is defined in ``training/run_dir.py``.
+
+What a run guarantees:
+- reproducible: the same configuration and ``train.seed`` give the same weights (initialisation, z, labels,
+  frame choices and the data stream all derive from the seed; ``train.deterministic`` also asks TensorFlow for
+  deterministic kernels);
+- exact resume: a run stopped at step s and restarted continues as an uninterrupted run would (weights,
+  optimizer slots, EMA, BN statistics, SN vectors and step from the checkpoint; per-step randomness keyed by the
+  step; the data stream restarts at the example position of step s);
+- one trainer per model_dir (a lock file), a checkpoint on SIGINT/SIGTERM that a second signal cannot
+  interrupt, fallback past an unreadable newest checkpoint, and write errors (disk full) that end the run with
+  one line, leave no temporary files and keep the last good checkpoint the latest.
 """
 import contextlib
+import inspect
 import math
+import numbers
 import os
-import signal
 import time
 
 import gin
 import keras
 import tensorflow as tf
 
+from dvdgan_tf.errors import ConfigError, DataError, DvdganError
+from dvdgan_tf.io import files
+from dvdgan_tf.io.console import ProgressBar, log
 from dvdgan_tf.nets import networks as models
-from dvdgan_tf.errors import ConfigError, DvdganError
-from dvdgan_tf.training.run_dir import CHECKPOINT_DIR, CHECKPOINT_PREFIX, CONFIG_FILE
-from dvdgan_tf.training.step import GanTrainer
 from dvdgan_tf.nets.generator import build_generator
-from dvdgan_tf.io.console import ProgressBar
-from dvdgan_tf.io.console import log
+from dvdgan_tf.training import run_dir
 from dvdgan_tf.training.monitors import ClassAccuracyMonitor, MetricsMonitor, SampleWriter
+from dvdgan_tf.training.signals import StopRequest
+from dvdgan_tf.training.step import GanTrainer
 
 
 class TrainingDivergedError(DvdganError):
     """A loss became NaN or Inf; the last good checkpoint is kept as the latest."""
-
-
-class _StopRequest:
-    """Turns SIGINT/SIGTERM into a flag the loop checks after each step (so a checkpoint can be written)."""
-
-    def __init__(self):
-        self.signal = None
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, _frame):
-        self.signal = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def _make_optimizer(learning_rate, beta_1, beta_2, variables):
@@ -74,12 +62,74 @@ def _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_ste
     return trainer
 
 
-def _checkpoint_manager(trainer, model_dir, keep):
-    checkpoint = tf.train.Checkpoint(step=trainer.step, G=trainer.G, G_ema=trainer.G_ema, D_S=trainer.D_S,
-                                     D_T=trainer.D_T, g_optimizer=trainer.g_optimizer,
-                                     d_optimizer=trainer.d_optimizer)
-    return tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=keep,
-                                      checkpoint_name=CHECKPOINT_PREFIX)
+def _checkpoint(trainer):
+    return tf.train.Checkpoint(step=trainer.step, G=trainer.G, G_ema=trainer.G_ema, D_S=trainer.D_S,
+                               D_T=trainer.D_T, g_optimizer=trainer.g_optimizer, d_optimizer=trainer.d_optimizer)
+
+
+def _checkpoint_bytes(checkpoint):
+    """Roughly the size of one checkpoint: the bytes of every variable it holds."""
+    seen, total = set(), 0
+    for obj in tf.train.TrackableView(checkpoint).descendants():
+        if isinstance(obj, (tf.Variable, keras.Variable)) and id(obj) not in seen:
+            seen.add(id(obj))
+            total += math.prod(obj.shape) * tf.as_dtype(obj.dtype).size
+    return total
+
+
+class _Checkpoints:
+    """The run's checkpoints: which one to resume from (skipping unreadable ones), restoring it, and saving
+    with write errors turned into one line and no leftovers."""
+
+    def __init__(self, model_dir, keep):
+        self.model_dir, self.keep = model_dir, keep
+        self.folder = run_dir.checkpoint_dir(model_dir)
+        for name in files.remove_leftovers(self.folder):
+            log(f"removed {files.join(self.folder, name)}, left by an interrupted save.")
+        self.readable, bad = run_dir.readable_checkpoints(model_dir, warn=False)
+        for prefix, reason in bad:
+            moved = run_dir.move_aside(prefix)
+            log(f"warning: {reason}; moved it to {moved} and resuming from the newest readable checkpoint "
+                f"instead.")
+        self.start = max(self.readable) if self.readable else 0
+        self.manager = None
+
+    def restore(self, checkpoint):
+        """Restores the newest readable checkpoint into ``checkpoint`` (if any); sets up the manager."""
+        if self.readable:
+            prefix = self.readable[self.start]
+            try:
+                checkpoint.restore(prefix).assert_existing_objects_matched()
+            except (AssertionError, ValueError, tf.errors.OpError) as e:
+                reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+                raise DataError(f"checkpoint {prefix} does not fit this configuration ({reason}). Resume with "
+                                f"the run's own config ({run_dir.CONFIG_FILE} in model_dir) or use a new "
+                                f"--model_dir.") from e
+            # TensorFlow's state file lists what the manager may delete later: make it what is really there.
+            names = [os.path.basename(self.readable[s]) for s in sorted(self.readable)]
+            state = (f'model_checkpoint_path: "{names[-1]}"\n' +
+                     "".join(f'all_model_checkpoint_paths: "{n}"\n' for n in names))
+            current = tf.train.get_checkpoint_state(self.folder)
+            listed = [os.path.basename(p) for p in current.all_model_checkpoint_paths] if current else []
+            if listed != names or os.path.basename(current.model_checkpoint_path) != names[-1]:
+                files.write_text(files.join(self.folder, "checkpoint"), state)
+            log(f"resuming from {prefix} (step {self.start}).")
+        self.manager = tf.train.CheckpointManager(checkpoint, self.folder, max_to_keep=self.keep,
+                                                  checkpoint_name=run_dir.CHECKPOINT_PREFIX)
+        self.needed_bytes = _checkpoint_bytes(checkpoint)
+
+    def has(self, step):
+        return (self.manager.latest_checkpoint or "").endswith(f"-{step}")
+
+    def save(self, step):
+        try:
+            self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as e:
+            files.remove_leftovers(self.folder)
+            for path in tf.io.gfile.glob(files.join(self.folder, f"{run_dir.CHECKPOINT_PREFIX}-{step}.*")):
+                tf.io.gfile.remove(path)  # a partial checkpoint of this step (the state file never named it)
+            raise files.storage_error(files.join(self.folder, f"{run_dir.CHECKPOINT_PREFIX}-{step}"), e,
+                                      self.needed_bytes) from e
 
 
 @contextlib.contextmanager
@@ -93,17 +143,21 @@ def _precision_policy(name):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def _latest_step(model_dir):
-    """The step of model_dir's latest checkpoint (its file name ckpt-<step>), or 0 for a new run."""
-    latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
-    return int(latest.rsplit("-", 1)[1]) if latest else 0
+def _distributed_data(strategy, dataset_fn, generator, global_batch_size, seed, start_example):
+    """The training batches; the stream starts at example ``start_example`` of the seed's stream when the
+    dataset function supports it (exact resume), else restarts with a seed offset (with a warning)."""
+    exact = "start_example" in inspect.signature(dataset_fn).parameters
+    if not exact and start_example:
+        log(f"warning: {getattr(dataset_fn, '__name__', dataset_fn)} has no start_example argument: the data "
+            f"stream restarts with seed {seed} + {start_example} instead of continuing where it stopped.")
+        seed = seed + start_example
 
-
-def _distributed_data(strategy, dataset_fn, generator, global_batch_size, seed):
     def make(context):
+        kwargs = {"start_example": start_example} if exact else {}
         return dataset_fn(batch_size=context.get_per_replica_batch_size(global_batch_size),
                           num_frames=generator.num_frames, resolution=generator.resolution,
-                          num_classes=generator.num_classes, training=True, seed=seed, input_context=context)
+                          num_classes=generator.num_classes, training=True, seed=seed, input_context=context,
+                          **kwargs)
     return iter(strategy.distribute_datasets_from_function(make))
 
 
@@ -116,33 +170,82 @@ def _check_finite(losses, step):
             "train.d_learning_rate) or check the data, then re-run the same command to resume from it.")
 
 
-def _write_config(model_dir):
-    text = gin.config_str()
-    tmp = os.path.join(model_dir, CONFIG_FILE + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, os.path.join(model_dir, CONFIG_FILE))
-    return text
+def _setting_error(name, value, wanted):
+    return ConfigError(f"train.{name} must be {wanted}, got {value!r} ({type(value).__name__}): fix it in the gin "
+                       f"file or with --gin_param='train.{name} = ...'.")
 
 
-@gin.configurable("train", denylist=["model_dir", "strategy"])
-def train(model_dir, strategy=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUIRED, global_batch_size=8,
-          d_steps_per_g_step=2, g_learning_rate=1e-4, d_learning_rate=5e-4, beta_1=0.0, beta_2=0.999,
-          ema_decay=0.9999, ema_start_step=20000, seed=0, jit_compile=False, log_every=10,
-          checkpoint_every=500, keep_checkpoints=3, sample_every=500, export_every=0, samples_per_class=4,
-          max_sample_classes=10, class_accuracy_every=0, class_accuracy_classifier_steps=200,
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_settings(settings):
+    """Raises ConfigError (one line naming the setting and the fix) for a value ``train`` cannot use."""
+    ints = {"num_steps": 1, "global_batch_size": 1, "d_steps_per_g_step": 1, "ema_start_step": 0, "seed": 0,
+            "log_every": 0, "checkpoint_every": 0, "keep_checkpoints": 1, "sample_every": 0, "export_every": 0,
+            "samples_per_class": 1, "max_sample_classes": 1, "class_accuracy_every": 0,
+            "class_accuracy_classifier_steps": 1, "class_accuracy_samples_per_class": 1, "metrics_every": 0,
+            "metrics_batch_size": 1}
+    for name, minimum in ints.items():
+        value = settings[name]
+        if not _is_int(value) or value < minimum:
+            raise _setting_error(name, value, f"an integer >= {minimum}")
+    for name in ("g_learning_rate", "d_learning_rate"):
+        if not _is_real(settings[name]) or settings[name] <= 0:
+            raise _setting_error(name, settings[name], "a number > 0")
+    for name in ("beta_1", "beta_2"):
+        if not _is_real(settings[name]) or not 0 <= settings[name] < 1:
+            raise _setting_error(name, settings[name], "a number in [0, 1)")
+    if not _is_real(settings["ema_decay"]) or not 0 <= settings["ema_decay"] <= 1:
+        raise _setting_error("ema_decay", settings["ema_decay"], "a number in [0, 1]")
+    for name in ("jit_compile", "progress", "deterministic"):
+        if not isinstance(settings[name], bool):
+            raise _setting_error(name, settings[name], "True or False")
+    if not callable(settings["dataset_fn"]):
+        raise _setting_error("dataset_fn", settings["dataset_fn"], "a dataset function such as @moving_shapes "
+                             "or @prepared_videos")
+    metrics = settings["metrics"]
+    if isinstance(metrics, str) or not all(isinstance(m, str) for m in metrics):
+        raise _setting_error("metrics", metrics, "a tuple of protocol names, e.g. ('fvd2048_16f',)")
+    if settings["mixed_precision"] not in (None, "mixed_bfloat16"):
+        raise ConfigError(f"train.mixed_precision must be None or 'mixed_bfloat16', got "
+                          f"{settings['mixed_precision']!r} (float16 would need loss scaling, which this loop "
+                          f"does not do).")
+
+
+def _seed_everything(seed, deterministic):
+    """Initial weights (Keras initialisers), Python's and NumPy's generators from ``seed``; deterministic
+    TensorFlow kernels when asked (process-wide, it cannot be switched off again)."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+@gin.configurable("train", denylist=["model_dir", "strategy", "stop"])
+def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUIRED,
+          global_batch_size=8, d_steps_per_g_step=2, g_learning_rate=1e-4, d_learning_rate=5e-4, beta_1=0.0,
+          beta_2=0.999, ema_decay=0.9999, ema_start_step=20000, seed=0, deterministic=False, jit_compile=False,
+          log_every=10, checkpoint_every=500, keep_checkpoints=3, sample_every=500, export_every=0,
+          samples_per_class=4, max_sample_classes=10, class_accuracy_every=0, class_accuracy_classifier_steps=200,
           class_accuracy_samples_per_class=16, metrics=(), metrics_every=0, metrics_batch_size=8,
           metrics_i3d=None, mixed_precision=None, progress=True):
-    """Trains DVD-GAN until ``num_steps`` G steps; resumes from model_dir's latest checkpoint if there is one.
+    """Trains DVD-GAN until ``num_steps`` G steps; resumes from model_dir's newest readable checkpoint.
 
     Args:
-      model_dir: run directory (created). strategy: a tf.distribute strategy (default: the current one).
+      model_dir: run directory (created; locked while training). strategy: a tf.distribute strategy (default:
+        the current one). stop: a signals.StopRequest already entered by the caller (default: one of its own).
       num_steps: G updates in total. dataset_fn: a dataset function (gin: @moving_shapes, @prepared_videos).
       global_batch_size: clips per D update over all replicas (divisible by the replica count).
       d_steps_per_g_step: D updates per G update, each on a fresh real batch.
       g_learning_rate, d_learning_rate, beta_1, beta_2: Adam (paper: 1e-4, 5e-4; BigGAN's betas 0, 0.999).
       ema_decay, ema_start_step: EMA of G (paper: 0.9999 after 20k steps); samples and exports use it.
-      seed: seeds z, labels, frame choices and the data stream. jit_compile: XLA for the replica steps.
+      seed: seeds the initial weights, z, labels, frame choices and the data stream.
+      deterministic: ask TensorFlow for deterministic kernels (tf.config.experimental.enable_op_determinism,
+        process-wide), so that equal seeds give bit-equal runs. jit_compile: XLA for the replica steps.
       log_every, checkpoint_every, sample_every, export_every: intervals in steps (0 = never; a checkpoint and an
         export are always written at the end, and a checkpoint when stopped by SIGINT/SIGTERM).
       samples_per_class, max_sample_classes: the TensorBoard GIF grid (one row per class, fixed z).
@@ -158,59 +261,78 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUI
     Returns:
       {"step": final step, "stopped_by": signal name or None, "losses": last losses}.
     """
+    settings = {k: v for k, v in locals().items() if k not in ("model_dir", "strategy", "stop")}
+    check_settings(settings)
     strategy = strategy or tf.distribute.get_strategy()
-    if mixed_precision not in (None, "mixed_bfloat16"):
-        raise ConfigError(f"train.mixed_precision must be None or 'mixed_bfloat16', got {mixed_precision!r} "
-                          f"(float16 would need loss scaling, which this loop does not do).")
     if global_batch_size % strategy.num_replicas_in_sync:
         raise ConfigError(f"train.global_batch_size={global_batch_size} is not divisible by the "
                           f"{strategy.num_replicas_in_sync} replicas.")
-    # Sub-layers made in build() take the dtype policy current at their first call: keep it for the whole run.
-    with _precision_policy(mixed_precision or "float32"):
-        with strategy.scope():
-            networks = models.build_networks()  # configuration only: weights are created below
-            ema = build_generator()
-        start = _latest_step(model_dir)
-        # The data first: a missing dataset stops the run before minutes of weight initialisation.
-        data = _distributed_data(strategy, dataset_fn, networks.G, global_batch_size, seed + start)
-        os.makedirs(model_dir, exist_ok=True)
-        config_text = _write_config(model_dir)
-        trainer = _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_step, g_learning_rate,
-                                 d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile)
-        manager = _checkpoint_manager(trainer, model_dir, keep_checkpoints)
-        manager.restore_or_initialize()
-        writer = tf.summary.create_file_writer(model_dir)
-        with writer.as_default():
-            tf.summary.text("config", "```\n" + config_text + "\n```", step=start)
+    with contextlib.ExitStack() as stack:
+        stop = stack.enter_context(stop or StopRequest())
+        stack.enter_context(run_dir.RunLock(model_dir))
+        # Sub-layers made in build() take the dtype policy current at their first call: keep it for the run.
+        stack.enter_context(_precision_policy(mixed_precision or "float32"))
+        return _train(model_dir, strategy, stop, **settings)
+
+
+def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, d_steps_per_g_step,
+           g_learning_rate, d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, deterministic,
+           jit_compile, log_every, checkpoint_every, keep_checkpoints, sample_every, export_every,
+           samples_per_class, max_sample_classes, class_accuracy_every, class_accuracy_classifier_steps,
+           class_accuracy_samples_per_class, metrics, metrics_every, metrics_batch_size, metrics_i3d,
+           mixed_precision, progress):
+    del mixed_precision  # applied by the caller
+    _seed_everything(seed, deterministic)
+    with strategy.scope():
+        networks = models.build_networks()  # configuration only: weights are created below
+        ema = build_generator()
+    checkpoints = _Checkpoints(model_dir, keep_checkpoints)
+    start = checkpoints.start
+    # The data first: a missing dataset stops the run before minutes of weight initialisation.
+    data = _distributed_data(strategy, dataset_fn, networks.G, global_batch_size, seed,
+                             start_example=start * d_steps_per_g_step * global_batch_size)
+    config_text = gin.config_str()
+    run_dir.write_config(model_dir, config_text)
+    trainer = _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_step, g_learning_rate,
+                             d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile)
+    checkpoints.restore(_checkpoint(trainer))
+    writer = tf.summary.create_file_writer(model_dir)
+    step, losses = start, {}
+    with writer.as_default():
+        tf.summary.text("config", "```\n" + config_text + "\n```", step=start)
+        monitors = None
+        if stop.signal is None:
             monitors = _Monitors(trainer.G_ema, dataset_fn, model_dir, config_text, seed, start,
                                  samples=(sample_every, samples_per_class, max_sample_classes),
                                  export_every=export_every,
                                  accuracy=(class_accuracy_every, class_accuracy_classifier_steps,
                                            class_accuracy_samples_per_class),
                                  metrics=(metrics_every, list(metrics), metrics_batch_size, metrics_i3d))
-            speed = _SpeedLog(start, global_batch_size * d_steps_per_g_step, g_learning_rate, d_learning_rate)
-            with _StopRequest() as stop, ProgressBar(num_steps, start, enabled=progress) as bar:
-                step, losses = start, {}
-                while step < num_steps and stop.signal is None:
-                    losses = {k: float(v) for k, v in trainer.train_step(data).items()}
-                    step = int(trainer.step.numpy())
-                    _check_finite(losses, step)
-                    bar.update(step, losses)
-                    if log_every and step % log_every == 0:
-                        speed.write(losses, step)
-                    if checkpoint_every and step % checkpoint_every == 0:
-                        manager.save(checkpoint_number=step)
-                    if step < num_steps:
-                        monitors.after_step(step)
-            if not (manager.latest_checkpoint or "").endswith(f"-{step}"):
-                manager.save(checkpoint_number=step)
-            if stop.signal is None:
-                monitors.at_end(step)
-            else:
-                log(f"stopped by {stop.signal} at step {step}; checkpoint saved. Re-run the same command to "
-                    f"resume.")
-        writer.flush()
-        return {"step": step, "stopped_by": stop.signal, "losses": losses}
+        speed = _SpeedLog(start, global_batch_size * d_steps_per_g_step, g_learning_rate, d_learning_rate)
+        with ProgressBar(num_steps, start, enabled=progress) as bar:
+            while step < num_steps and stop.signal is None:
+                losses = {k: float(v) for k, v in trainer.train_step(data).items()}
+                step = int(trainer.step.numpy())
+                _check_finite(losses, step)
+                bar.update(step, losses)
+                if log_every and step % log_every == 0:
+                    speed.write(losses, step)
+                if checkpoint_every and step % checkpoint_every == 0:
+                    checkpoints.save(step)
+                if step < num_steps and stop.signal is None:
+                    monitors.after_step(step)
+        stop.saving = True
+        if step > start and not checkpoints.has(step):
+            checkpoints.save(step)
+        if stop.signal is None:
+            monitors.at_end(step)
+        elif step > start:
+            log(f"stopped by {stop.signal} at step {step}; checkpoint saved. Re-run the same command to resume.")
+        else:
+            log(f"stopped by {stop.signal} during start-up, at step {step}; nothing new to save. Re-run the same "
+                f"command to start again.")
+    writer.flush()
+    return {"step": step, "stopped_by": stop.signal, "losses": losses}
 
 
 class _Monitors:
@@ -249,7 +371,10 @@ class _Monitors:
         for monitor in (self.accuracy, self.metrics):
             if monitor is not None:
                 monitor.measure(step)
-        self.samples.export(step)
+        log(f"exporting the EMA generator of step {step} (SavedModel) ...")
+        started = time.time()
+        path = self.samples.export(step)
+        log(f"exported to {path} in {time.time() - started:.0f} s.")
 
 
 class _SpeedLog:

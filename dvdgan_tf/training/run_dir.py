@@ -206,8 +206,12 @@ class RunLock:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.owner, f)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self.owner, f)
+        except OSError as e:
+            os.unlink(self.path)
+            raise files.storage_error(self.path, e) from e
         return True
 
     def acquire(self):
