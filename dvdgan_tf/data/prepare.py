@@ -7,8 +7,8 @@ and a re-run of the same command writes only the rest; no video is written twice
 corrupt files, videos shorter than `min_frames`, unknown labels, missing files, empty folders) are counted,
 logged with their name and listed in skipped.tsv; the run goes on. Files and folders whose names are not
 valid UTF-8 are skipped as `undecodable_name` and listed with those bytes escaped as \\xNN (`sources.printable`).
-Worker processes end with the process that started them, even when it is killed with SIGKILL. dataset.json is written last; a run that
-wrote no usable video raises `DataError`.
+Worker processes end with the process that started them, even when it is killed with SIGKILL. dataset.json is
+written last; a run that wrote no usable video raises `DataError`.
 """
 import collections
 import concurrent.futures
@@ -344,9 +344,9 @@ def _finish(output_dir, plan, jobs, listing_skipped):
         kept_after_error += len(stats["notes"])
     for split in splits.values():
         split["frame_counts"] = dict(sorted(split["frame_counts"].items(), key=lambda kv: int(kv[0])))
+    cell = lambda x: sources.printable(x).replace("\t", " ").replace("\n", " ")
     records.write_text_atomic(os.path.join(output_dir, records.SKIPPED_FILE),
-                              "".join("\t".join(sources.printable(x).replace("\t", " ").replace("\n", " ") for x in row) + "\n"
-                                      for row in skipped))
+                              "".join("\t".join(cell(x) for x in row) + "\n" for row in skipped))
     videos = {name: split["num_videos"] for name, split in splits.items()}
     if sum(videos.values()):
         options = plan["options"]
