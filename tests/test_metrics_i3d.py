@@ -27,7 +27,7 @@ def i3d_classifier():
         pytest.fail(f"the real I3D weights are required and could not be obtained: {e}")
 
 
-def testdata(name):
+def data_file(name):
     path = os.path.join(TESTDATA, name)
     if not os.path.exists(path):
         pytest.fail(f"{path} is missing: it is part of the repository (tests/testdata/); restore it from git.")
@@ -61,8 +61,8 @@ def test_golden_fvd_black_vs_white(i3d_classifier):
 def test_cricket_clip_is_classified_playing_cricket(i3d_classifier):
     """The clip of TF-Hub's I3D tutorial (UCF-101 v_CricketShot_g04_c01, from the kinetics-i3d repository, in
     tests/testdata/), centre-cropped, all 79 frames."""
-    frames = tf.io.decode_gif(tf.io.read_file(testdata("v_CricketShot_g04_c01_rgb.gif"))).numpy()
-    with open(testdata("kinetics400_label_map.txt"), encoding="utf-8") as f:
+    frames = tf.io.decode_gif(tf.io.read_file(data_file("v_CricketShot_g04_c01_rgb.gif"))).numpy()
+    with open(data_file("kinetics400_label_map.txt"), encoding="utf-8") as f:
         labels = [line.strip() for line in f]
     height, width = frames.shape[1:3]
     side = min(height, width)

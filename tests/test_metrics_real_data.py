@@ -141,3 +141,10 @@ def test_training_monitor_uses_the_same_key_and_sees_re_prepared_data(tmp_path):
     assert first == real_data.config_dataset_key(text, prepared_videos, training=False, seed=3)
     write_dataset_json(data_dir, 11)
     assert monitor.dataset_key() != first
+
+
+def test_prepared_data_that_is_missing_cannot_be_keyed(tmp_path):
+    """No dataset.json: no identity, so no statistics (cached or not) can be matched to it."""
+    gin_file = prepared_gin(tmp_path, str(tmp_path / "nothing"))
+    with pytest.raises(DataError, match="(?s)holds no prepared data .*dvdgan-prepare-data .*--resolution=16"):
+        real_data.gin_source([gin_file], [], 2, seed=0)

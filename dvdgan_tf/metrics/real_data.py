@@ -62,23 +62,16 @@ def dataset_data_dir(dataset_fn):
 
 
 def data_identity(data_dir):
-    """{'data_dir': absolute folder, 'dataset_json_sha256': hash of its dataset.json or None if it has none}.
-
-    Uses ``dvdgan_tf.data.pipeline.dataset_identity`` when the data package provides it."""
+    """``dvdgan_tf.data.pipeline.dataset_identity``: the absolute location and the SHA-256 of dataset.json.
+    Raises DataError (with the preparation commands) when data_dir holds no prepared data: statistics cannot be
+    matched to data that cannot be identified."""
+    import gin  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.data.pipeline import dataset_identity  # pylint: disable=import-outside-toplevel
     try:
-        from dvdgan_tf.data.pipeline import dataset_identity  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        dataset_identity = None
-    if dataset_identity is not None:
-        return dataset_identity(data_dir)
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from dvdgan_tf.data.records import METADATA_FILE  # pylint: disable=import-outside-toplevel
-    path = data_dir.rstrip("/") + "/" + METADATA_FILE if "://" in data_dir else os.path.join(data_dir, METADATA_FILE)
-    digest = None
-    if tf.io.gfile.exists(path):
-        with tf.io.gfile.GFile(path, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-    return {"data_dir": data_dir, "dataset_json_sha256": digest}
+        resolution = gin.query_parameter("%RESOLUTION")
+    except ValueError:
+        resolution = None
+    return dataset_identity(data_dir, resolution if isinstance(resolution, int) else None)
 
 
 def config_dataset_key(config_text, dataset_fn, training, seed):
