@@ -6,8 +6,11 @@
         --c3d_mean=mean2.npz
 
 Real data comes from the run's gin config (its ``train.dataset_fn``, called with the generator's clip length,
-resolution and class count) or from an .npz of uint8 videos [N, T, H, W, 3]. Real statistics are cached under a
-hash of the protocol, network and dataset in --stats_cache_dir, so a second evaluation reads no real data.
+resolution and class count) or from an .npz of uint8 videos [N, T, H, W, 3] of the generator's clip shape. Real
+statistics are cached in --stats_cache_dir under a hash of the protocol, the network and the data: for --gin_file
+the fully resolved configuration (included files too) and, for prepared data, the data folder's absolute path and
+its dataset.json (``metrics.real_data.config_dataset_key``); for --real_npz the file's path, size and time. A
+second evaluation of the same data reads no real data; a changed config or re-prepared data computes new ones.
 Prints the JSON record and writes it to --out.
 """
 import json
