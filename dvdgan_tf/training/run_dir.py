@@ -47,23 +47,25 @@ def _checkpoint_prefixes(model_dir):
     """{number in the file name: prefix} of every ``ckpt-<n>.index`` in the checkpoint folder."""
     folder = checkpoint_dir(model_dir)
     found = {}
-    for index in tf.io.gfile.glob(files.join(folder, f"{CHECKPOINT_PREFIX}-*.index")):
-        prefix = index[:-len(".index")]
-        match = re.fullmatch(rf"{CHECKPOINT_PREFIX}-(\d+)", os.path.basename(prefix))
+    for path in tf.io.gfile.glob(files.join(folder, f"{CHECKPOINT_PREFIX}-*")):
+        # ckpt-<n>.index or ckpt-<n>.data-*: a checkpoint whose .index is lost is still listed (as unreadable)
+        match = re.fullmatch(rf"({CHECKPOINT_PREFIX}-(\d+))\.(index|data-\d+-of-\d+)", os.path.basename(path))
         if match:
-            found[int(match.group(1))] = prefix
+            found[int(match.group(2))] = files.join(folder, match.group(1))
     return found
 
 
 def check_checkpoint(prefix):
     """Reads every tensor of the checkpoint at ``prefix`` (checksums included); returns its ``step`` value,
     or raises DataError with the reason in one line."""
+    if not tf.io.gfile.exists(prefix + ".index"):
+        raise DataError(f"checkpoint {prefix} is unreadable (its .index file is missing)")
     try:
         reader = tf.train.load_checkpoint(prefix)
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
         return int(reader.get_tensor(_STEP_KEY))
-    except (tf.errors.OpError, ValueError, KeyError) as e:
+    except (tf.errors.OpError, ValueError, KeyError, IndexError, OSError) as e:  # IndexError: truncated data
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise DataError(f"checkpoint {prefix} is unreadable ({type(e).__name__}: {reason[:200]})") from e
 
