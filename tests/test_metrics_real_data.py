@@ -7,8 +7,15 @@ import pickle
 import numpy as np
 import pytest
 
+from dvdgan_tf import config
 from dvdgan_tf.errors import ConfigError, DataError
 from dvdgan_tf.metrics import real_data
+
+
+def gin_source(gin_files, gin_params, *args, **kwargs):
+    """The real data of a gin config as dvdgan-eval gets it: parse, then the current config's source."""
+    config.parse_config(gin_files, gin_params)
+    return real_data.gin_source(*args, **kwargs)
 
 
 def test_npz_batches(tmp_path):
@@ -28,15 +35,15 @@ def test_npz_batches(tmp_path):
 
 
 def test_gin_dataset_function_is_called_with_the_generator_shape():
-    make, key = real_data.gin_source(["gin/demo.gin"], [], batch_size=2, training=True, seed=0)
+    make, key = gin_source(["gin/demo.gin"], [], batch_size=2, training=True, seed=0)
     video, label = next(iter(make(num_frames=9, resolution=16, num_classes=4)))
     assert video.shape == (2, 9, 16, 16, 3) and label.shape == (2,)
     assert -1.0 <= float(np.min(video)) and float(np.max(video)) <= 1.0
     assert key.startswith("config:") and ":data:" not in key  # the embedded data: no files
-    assert real_data.gin_source(["gin/demo.gin"], [], 2, training=False, seed=0)[1] != key
-    assert real_data.gin_source(["gin/demo.gin"], ["moving_shapes.eval_examples = 8"], 2, seed=0)[1] != key
+    assert gin_source(["gin/demo.gin"], [], 2, training=False, seed=0)[1] != key
+    assert gin_source(["gin/demo.gin"], ["moving_shapes.eval_examples = 8"], 2, seed=0)[1] != key
     with pytest.raises(ConfigError, match="binds no train.dataset_fn"):
-        real_data.gin_source(["gin/base.gin"], ["NUM_CLASSES = 3", "NUM_FRAMES = 9", "RESOLUTION = 16"], 2)
+        gin_source(["gin/base.gin"], ["NUM_CLASSES = 3", "NUM_FRAMES = 9", "RESOLUTION = 16"], 2)
 
 
 def test_npz_that_is_not_an_npz_or_holds_objects_is_named(tmp_path):
@@ -81,10 +88,10 @@ def test_key_changes_when_an_included_file_changes(tmp_path):
     """Like base.gin included by ucf101.gin: the named file is unchanged, the included one is edited."""
     main = write_gin(tmp_path, "main.gin", MAIN_GIN)
     write_gin(tmp_path, "included.gin", "moving_shapes.eval_examples = 64\n")
-    key = real_data.gin_source([main], [], 2, training=True, seed=0)[1]
-    assert real_data.gin_source([main], [], 2, training=True, seed=0)[1] == key  # nothing changed: same key
+    key = gin_source([main], [], 2, training=True, seed=0)[1]
+    assert gin_source([main], [], 2, training=True, seed=0)[1] == key  # nothing changed: same key
     write_gin(tmp_path, "included.gin", "moving_shapes.eval_examples = 32\n")
-    assert real_data.gin_source([main], [], 2, training=True, seed=0)[1] != key
+    assert gin_source([main], [], 2, training=True, seed=0)[1] != key
 
 
 def prepared_gin(folder, data_dir):
@@ -102,12 +109,12 @@ def test_key_changes_when_the_prepared_data_is_prepared_again(tmp_path):
     data_dir = str(tmp_path / "data")
     write_dataset_json(data_dir, 10)
     gin_file = prepared_gin(tmp_path, data_dir)
-    key = real_data.gin_source([gin_file], [], 2, seed=0)[1]
+    key = gin_source([gin_file], [], 2, seed=0)[1]
     assert key.endswith(f":data:{data_dir}")
     write_dataset_json(data_dir, 12)  # re-prepared: same folder, same config, other contents
-    assert real_data.gin_source([gin_file], [], 2, seed=0)[1] != key
+    assert gin_source([gin_file], [], 2, seed=0)[1] != key
     write_dataset_json(data_dir, 10)  # back to the first contents: the first key again
-    assert real_data.gin_source([gin_file], [], 2, seed=0)[1] == key
+    assert gin_source([gin_file], [], 2, seed=0)[1] == key
 
 
 def test_relative_data_dir_from_two_working_directories_gives_two_keys(tmp_path, monkeypatch):
@@ -119,7 +126,7 @@ def test_relative_data_dir_from_two_working_directories_gives_two_keys(tmp_path,
     keys = {}
     for run in ("a", "b"):
         monkeypatch.chdir(tmp_path / run)
-        keys[run] = real_data.gin_source([gin_file], [], 2, seed=0)[1]
+        keys[run] = gin_source([gin_file], [], 2, seed=0)[1]
         assert keys[run].endswith(f":data:{tmp_path / run / 'data'}")
     assert keys["a"] != keys["b"]
 
@@ -147,4 +154,4 @@ def test_prepared_data_that_is_missing_cannot_be_keyed(tmp_path):
     """No dataset.json: no identity, so no statistics (cached or not) can be matched to it."""
     gin_file = prepared_gin(tmp_path, str(tmp_path / "nothing"))
     with pytest.raises(DataError, match="(?s)holds no prepared data .*dvdgan-prepare-data .*--resolution=16"):
-        real_data.gin_source([gin_file], [], 2, seed=0)
+        gin_source([gin_file], [], 2, seed=0)

@@ -59,11 +59,24 @@ def _flip_bytes(prefix):
         f.write(bytes(b ^ 0xFF for b in chunk))
 
 
-@pytest.mark.parametrize("corrupt", [_truncate_data, _delete_index, _flip_bytes])
-def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(two_checkpoints, tmp_path, capsys, corrupt):
+@pytest.mark.parametrize("corrupt, reason", [(_truncate_data, "IndexError"), (_delete_index, ".index file is missing"),
+                                             (_flip_bytes, "Checksum does not match")])
+def test_each_corruption_is_found_and_named(two_checkpoints, tmp_path, corrupt, reason):
     model_dir = str(tmp_path / "run")
     shutil.copytree(two_checkpoints[0], model_dir)
     corrupt(os.path.join(model_dir, "checkpoints", "ckpt-2"))
+    good, bad = run_dir_lib.readable_checkpoints(model_dir, warn=False)
+    assert sorted(good) == [1]
+    ((prefix, message),) = bad
+    assert prefix.endswith("ckpt-2") and reason in message, message
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(two_checkpoints, tmp_path, capsys):
+    """Training past a corrupt newest checkpoint (flipped bytes; the other corruptions are found the same way,
+    test above): warned, moved aside, resumed from ckpt-1, and step 2 trained again equals the lost step 2."""
+    model_dir = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints[0], model_dir)
+    _flip_bytes(os.path.join(model_dir, "checkpoints", "ckpt-2"))
     tiny_config("train.num_steps = 2", "train.deterministic = True")
     result = loop.train(model_dir)
     err = capsys.readouterr().err
@@ -134,8 +147,7 @@ def test_disk_full_while_checkpointing_ends_with_one_line_and_keeps_the_last_goo
     assert not leftovers
     assert tf.train.latest_checkpoint(small_disk).endswith("ckpt-1")
     assert not os.path.exists(os.path.join(model_dir, "lock"))
-    os.remove(os.path.join(small_disk, "filler"))  # space again: the same command resumes from ckpt-1
-    assert loop.train(model_dir)["step"] == 2
+    assert sorted(run_dir_lib.readable_checkpoints(model_dir)[0]) == [1]  # intact: the same command resumes
 
 
 def test_disk_full_before_start_leaves_no_temporary_config(small_disk):
@@ -160,9 +172,10 @@ def test_second_trainer_on_the_same_model_dir_is_refused_and_a_stale_lock_taken_
     finally:
         holder.kill()
         holder.wait()
-    assert loop.train(str(tmp_path))["step"] == 1  # the holder is gone: its lock is stale
+    with run_dir_lib.RunLock(str(tmp_path)):  # the holder is gone: its lock is stale and taken over
+        assert json.loads(files.read_text(str(tmp_path / "lock")))["pid"] == os.getpid()
     assert f"taking over the stale lock of pid {holder.pid}" in capsys.readouterr().err
-    assert not os.path.exists(tmp_path / "lock")
+    assert not os.path.exists(tmp_path / "lock")  # released
 
 
 def test_second_trainer_process_exits_2_naming_the_first(tmp_path):

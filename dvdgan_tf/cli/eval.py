@@ -63,7 +63,9 @@ def real_data(gin_files, gin_params, real_npz, real_npz_key, split, batch_size, 
     if real_npz:
         return real_data_lib.npz_batches(real_npz, batch_size, real_npz_key)
     if gin_files:
-        return real_data_lib.gin_source(gin_files, gin_params, batch_size, training=split == "train", seed=seed)
+        from dvdgan_tf import config  # pylint: disable=import-outside-toplevel
+        config.parse_config(gin_files, gin_params)
+        return real_data_lib.gin_source(batch_size, training=split == "train", seed=seed)
     return None, None
 
 
@@ -89,7 +91,7 @@ def evaluate_from_flags():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.cli.common import run_reporting_errors  # pylint: disable=import-outside-toplevel
     return run_reporting_errors(
         "dvdgan-eval", lambda: print(json.dumps(evaluate_from_flags(), indent=2, sort_keys=True)))
 

@@ -22,7 +22,7 @@ flags.DEFINE_string("out", None, "Folder to write the SavedModel to (replaced if
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.cli.common import run_reporting_errors  # pylint: disable=import-outside-toplevel
     from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
 
     def body():

@@ -38,7 +38,7 @@ def export(out, tfhub_cache, overwrite):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.cli.common import run_reporting_errors  # pylint: disable=import-outside-toplevel
 
     def body():
         path = export(FLAGS.out, FLAGS.tfhub_cache, FLAGS.overwrite)

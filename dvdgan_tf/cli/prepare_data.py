@@ -88,7 +88,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     # pylint: disable=import-outside-toplevel
-    from dvdgan_tf.cli.user_errors import run_reporting_errors
+    from dvdgan_tf.cli.common import run_reporting_errors
     from dvdgan_tf.data import prepare
 
     def body():

@@ -33,7 +33,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from dvdgan_tf.io import video as video_io  # pylint: disable=import-outside-toplevel
-    from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.cli.common import run_reporting_errors  # pylint: disable=import-outside-toplevel
     from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
 
     def body():

@@ -46,7 +46,7 @@ def dry_run(gin_files, gin_params, out=sys.stdout):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from dvdgan_tf.cli.user_errors import run_reporting_errors  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.cli.common import run_reporting_errors  # pylint: disable=import-outside-toplevel
     # Ctrl-C / SIGTERM from here on stop the run cleanly, also while TensorFlow is still loading.
     from dvdgan_tf.training.signals import StopRequest  # pylint: disable=import-outside-toplevel
 

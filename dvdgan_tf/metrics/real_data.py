@@ -24,15 +24,14 @@ import numpy as np
 from dvdgan_tf.errors import ConfigError, DataError
 
 
-def gin_dataset_fn(gin_files, gin_params):
-    """Parses the gin config and returns the function bound to ``train.dataset_fn`` (its own bindings applied).
+def gin_dataset_fn():
+    """The function bound to ``train.dataset_fn`` in the current gin configuration (parsed by the caller, e.g.
+    with ``dvdgan_tf.config.parse_config``), its own bindings applied.
 
     The function follows the dataset contract: fn(batch_size, num_frames, resolution, num_classes, training=True,
     seed=0, input_context=None) -> tf.data.Dataset of (video [B, T, H, W, 3] in [-1, 1], label [B]).
     """
     import gin  # pylint: disable=import-outside-toplevel
-    from dvdgan_tf import config  # pylint: disable=import-outside-toplevel
-    config.parse_config(gin_files, gin_params)
     try:
         reference = gin.query_parameter("train.dataset_fn")
     except ValueError as e:
@@ -86,15 +85,14 @@ def config_dataset_key(config_text, dataset_fn, training, seed):
     return f"config:{digest}" + (f":data:{data_dir}" if data_dir else "")
 
 
-def gin_source(gin_files, gin_params, batch_size, training=True, seed=0):
-    """(make, dataset_key): make(num_frames, resolution, num_classes) builds the config's dataset.
+def gin_source(batch_size, training=True, seed=0):
+    """(make, dataset_key) of the current gin configuration's dataset (parsed by the caller): make(num_frames,
+    resolution, num_classes) builds it.
 
     training=True reads the training data (the paper's real statistics come from the training set).
     """
     import gin  # pylint: disable=import-outside-toplevel
-    from dvdgan_tf import config  # pylint: disable=import-outside-toplevel
-    gin_files = [config.resolve_gin_file(f) for f in gin_files]
-    fn = gin_dataset_fn(gin_files, gin_params)
+    fn = gin_dataset_fn()
     key = config_dataset_key(gin.config_str(), fn, training, seed)
 
     def make(num_frames, resolution, num_classes):

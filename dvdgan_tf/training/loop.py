@@ -202,7 +202,7 @@ def check_settings(settings):
             raise _setting_error(name, settings[name], "a number in [0, 1)")
     if not _is_real(settings["ema_decay"]) or not 0 <= settings["ema_decay"] <= 1:
         raise _setting_error("ema_decay", settings["ema_decay"], "a number in [0, 1]")
-    for name in ("jit_compile", "progress", "deterministic"):
+    for name in ("jit_compile", "progress", "deterministic", "export_at_end"):
         if not isinstance(settings[name], bool):
             raise _setting_error(name, settings[name], "True or False")
     if not callable(settings["dataset_fn"]):
@@ -230,7 +230,7 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
           global_batch_size=8, d_steps_per_g_step=2, g_learning_rate=1e-4, d_learning_rate=5e-4, beta_1=0.0,
           beta_2=0.999, ema_decay=0.9999, ema_start_step=20000, seed=0, deterministic=False, jit_compile=False,
           log_every=10, checkpoint_every=500, keep_checkpoints=3, sample_every=500, export_every=0,
-          samples_per_class=4, max_sample_classes=10, class_accuracy_every=0, class_accuracy_classifier_steps=200,
+          export_at_end=True, samples_per_class=4, max_sample_classes=10, class_accuracy_every=0, class_accuracy_classifier_steps=200,
           class_accuracy_samples_per_class=16, metrics=(), metrics_every=0, metrics_batch_size=8,
           metrics_i3d=None, mixed_precision=None, progress=True):
     """Trains DVD-GAN until ``num_steps`` G steps; resumes from model_dir's newest readable checkpoint.
@@ -246,8 +246,9 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
       seed: seeds the initial weights, z, labels, frame choices and the data stream.
       deterministic: ask TensorFlow for deterministic kernels (tf.config.experimental.enable_op_determinism,
         process-wide), so that equal seeds give bit-equal runs. jit_compile: XLA for the replica steps.
-      log_every, checkpoint_every, sample_every, export_every: intervals in steps (0 = never; a checkpoint and an
-        export are always written at the end, and a checkpoint when stopped by SIGINT/SIGTERM).
+      log_every, checkpoint_every, sample_every, export_every: intervals in steps (0 = never; a checkpoint is
+        always written at the end, and when stopped by SIGINT/SIGTERM).
+      export_at_end: export the EMA generator to model_dir/export/<step>/ when the run finishes.
       samples_per_class, max_sample_classes: the TensorBoard GIF grid (one row per class, fixed z).
       class_accuracy_every: measure the class accuracy of EMA samples with a small classifier trained on the
         real data (metrics.class_accuracy) at the start, at this interval and at the end (0 = never).
@@ -278,7 +279,7 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
 def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, d_steps_per_g_step,
            g_learning_rate, d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, deterministic,
            jit_compile, log_every, checkpoint_every, keep_checkpoints, sample_every, export_every,
-           samples_per_class, max_sample_classes, class_accuracy_every, class_accuracy_classifier_steps,
+           export_at_end, samples_per_class, max_sample_classes, class_accuracy_every, class_accuracy_classifier_steps,
            class_accuracy_samples_per_class, metrics, metrics_every, metrics_batch_size, metrics_i3d,
            mixed_precision, progress):
     del mixed_precision  # applied by the caller
@@ -304,7 +305,7 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
         if stop.signal is None:
             monitors = _Monitors(trainer.G_ema, dataset_fn, model_dir, config_text, seed, start,
                                  samples=(sample_every, samples_per_class, max_sample_classes),
-                                 export_every=export_every,
+                                 export_every=export_every, export_at_end=export_at_end,
                                  accuracy=(class_accuracy_every, class_accuracy_classifier_steps,
                                            class_accuracy_samples_per_class),
                                  metrics=(metrics_every, list(metrics), metrics_batch_size, metrics_i3d))
@@ -344,8 +345,8 @@ class _Monitors:
     """
 
     def __init__(self, generator, dataset_fn, model_dir, config_text, seed, start, samples, export_every,
-                 accuracy, metrics):
-        self.sample_every, self.export_every = samples[0], export_every
+                 export_at_end, accuracy, metrics):
+        self.sample_every, self.export_every, self.export_at_end = samples[0], export_every, export_at_end
         self.samples = SampleWriter(generator, model_dir, samples[1], samples[2], seed)
         self.accuracy_every, self.accuracy = accuracy[0], None
         if accuracy[0]:
@@ -371,6 +372,8 @@ class _Monitors:
         for monitor in (self.accuracy, self.metrics):
             if monitor is not None:
                 monitor.measure(step)
+        if not self.export_at_end:
+            return
         log(f"exporting the EMA generator of step {step} (SavedModel) ...")
         started = time.time()
         path = self.samples.export(step)
