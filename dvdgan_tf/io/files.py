@@ -162,14 +162,28 @@ def append_line(path, line):
         raise storage_error(path, e, len(data)) from e
 
 
+def _move_tree(src, dst):
+    """Moves folder ``src`` to ``dst`` file by file (object stores and ram:// have no folder rename)."""
+    for folder, _, names in tf.io.gfile.walk(src):
+        target = dst + folder[len(src):]
+        tf.io.gfile.makedirs(target)
+        for name in names:
+            tf.io.gfile.rename(join(folder, name), join(target, name), overwrite=True)
+    _remove(src)
+
+
 def _publish(tmp, final):
-    """Renames folder ``tmp`` to ``final``; an existing ``final`` is moved aside first and deleted after."""
+    """Renames folder ``tmp`` to ``final``; an existing ``final`` is moved aside first and deleted after.
+
+    Local file systems rename a folder atomically. Remote ones (gs://, ram://) move it file by file, so there a
+    reader may see the new folder incomplete for the moment of the move."""
+    move = tf.io.gfile.rename if is_local(final) else _move_tree
     if not tf.io.gfile.exists(final):
-        tf.io.gfile.rename(tmp, final)
+        move(tmp, final)
         return
     old = _tmp_sibling(final)
-    tf.io.gfile.rename(final, old)
-    tf.io.gfile.rename(tmp, final)
+    move(final, old)
+    move(tmp, final)
     _remove(old)
 
 
@@ -244,3 +258,25 @@ def atomic_path(final, needed_bytes=None):
     except BaseException:
         _remove(tmp)
         raise
+
+
+def create_exclusive(path, text):
+    """Creates the file ``path`` holding ``text`` unless it exists; returns False if it does. Atomic on local
+    file systems (O_EXCL); on remote ones (no exclusive create) an existence check then a write, so two
+    writers racing within that moment can both succeed. A failed write leaves no file."""
+    if not is_local(path):
+        if tf.io.gfile.exists(path):
+            return False
+        write_text(path, text)
+        return True
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        return False
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        os.unlink(path)
+        raise storage_error(path, e, len(text)) from e
+    return True

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import socket
+import time
 
 import gin
 import keras
@@ -203,34 +204,19 @@ class RunLock:
             return True
         return True
 
-    def _create_local(self):
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            return False
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.owner, f)
-        except OSError as e:
-            os.unlink(self.path)
-            raise files.storage_error(self.path, e) from e
-        return True
-
     def acquire(self):
         files.makedirs(os.path.dirname(self.path) if files.is_local(self.path) else self.path.rsplit("/", 1)[0])
         for _ in range(3):
-            if files.is_local(self.path):
-                if self._create_local():
-                    self.held = True
-                    return self
-            elif not tf.io.gfile.exists(self.path):
-                files.write_text(self.path, json.dumps(self.owner))
+            if files.create_exclusive(self.path, json.dumps(self.owner)):
                 self.held = True
                 return self
             holder = self._holder()
-            if holder is None:  # half-written or vanished in between: look again
-                if tf.io.gfile.exists(self.path) and files.is_local(self.path):
-                    os.unlink(self.path)
+            if holder is None:  # being written by another trainer this instant, or vanished: look again
+                time.sleep(0.5)
+                holder = self._holder()
+            if holder is None:  # still unreadable: a torn lock of a crashed writer
+                if tf.io.gfile.exists(self.path):
+                    tf.io.gfile.remove(self.path)
                 continue
             if self._alive(holder):
                 where = "" if files.is_local(self.path) else (
