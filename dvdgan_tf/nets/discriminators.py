@@ -10,7 +10,7 @@ import tensorflow as tf
 from dvdgan_tf.nets.attention import HEIGHT, WIDTH, SelfAttention, make_attention
 from dvdgan_tf.nets.architecture import D_MULTIPLIERS, num_doublings, resolve_multipliers
 from dvdgan_tf.nets.blocks import DBlock, avgpool
-from dvdgan_tf.nets.input_checks import check_labels, check_video
+from dvdgan_tf.nets.input_checks import check_labels, check_settings, check_video
 from dvdgan_tf.nets.layer_tracking import track
 from dvdgan_tf.nets.spectral_norm import SNDense, SNEmbedding
 
@@ -150,6 +150,9 @@ def build_spatial_discriminator(num_classes=gin.REQUIRED, num_frames=gin.REQUIRE
                                 ch=128, channel_multipliers=None, k=8, attention_resolutions=(), seed=0,
                                 kernel_initializer="orthogonal"):
     """The gin-configurable D_S factory (gin name ``D_S``). See ``SpatialDiscriminator``."""
+    check_settings("D_S", num_classes=num_classes, num_frames=num_frames, resolution=resolution, ch=ch,
+                   channel_multipliers=channel_multipliers, k=k, attention_resolutions=attention_resolutions,
+                   seed=seed)
     return SpatialDiscriminator(num_classes, num_frames, resolution, ch=ch,
                                 channel_multipliers=channel_multipliers, k=k,
                                 attention_resolutions=tuple(attention_resolutions), seed=seed,
@@ -162,6 +165,9 @@ def build_temporal_discriminator(num_classes=gin.REQUIRED, num_frames=gin.REQUIR
                                  pool_time=False, attention="separable", attention_resolutions=(),
                                  kernel_initializer="orthogonal"):
     """The gin-configurable D_T factory (gin name ``D_T``). See ``TemporalDiscriminator``."""
+    check_settings("D_T", num_classes=num_classes, num_frames=num_frames, resolution=resolution, ch=ch,
+                   channel_multipliers=channel_multipliers, downsample=downsample, num_3d_blocks=num_3d_blocks,
+                   attention_resolutions=attention_resolutions)
     return TemporalDiscriminator(num_classes, num_frames, resolution, ch=ch,
                                  channel_multipliers=channel_multipliers, downsample=downsample,
                                  num_3d_blocks=num_3d_blocks, pool_time=pool_time, attention=attention,

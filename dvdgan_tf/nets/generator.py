@@ -7,7 +7,7 @@ from dvdgan_tf.nets.architecture import G_MULTIPLIERS, num_doublings, resolve_mu
 from dvdgan_tf.nets.attention import SelfAttention, SeparableSelfAttention, make_attention
 from dvdgan_tf.nets.blocks import GBlock
 from dvdgan_tf.nets.convgru import ConvGRU
-from dvdgan_tf.nets.input_checks import check_labels
+from dvdgan_tf.nets.input_checks import check_labels, check_settings
 from dvdgan_tf.nets.layer_tracking import track
 from dvdgan_tf.nets.normalization import ConditionalBatchNorm
 from dvdgan_tf.nets.spectral_norm import SNConv, SNDense, SNEmbedding
@@ -118,6 +118,9 @@ def build_generator(num_classes=gin.REQUIRED, num_frames=gin.REQUIRED, resolutio
                     channel_multipliers=None, layout="v2", z_dim=120, embed_dim=120, attention="separable",
                     attention_resolutions=(32,), upsample_method="bilinear", kernel_initializer="orthogonal"):
     """The gin-configurable generator factory (gin name ``G``). See ``Generator`` for the arguments."""
+    check_settings("G", num_classes=num_classes, num_frames=num_frames, resolution=resolution, ch=ch,
+                   channel_multipliers=channel_multipliers, z_dim=z_dim, embed_dim=embed_dim,
+                   attention_resolutions=attention_resolutions)
     return Generator(num_classes, num_frames, resolution, ch=ch, channel_multipliers=channel_multipliers,
                      layout=layout, z_dim=z_dim, embed_dim=embed_dim, attention=attention,
                      attention_resolutions=tuple(attention_resolutions), upsample_method=upsample_method,

@@ -1,5 +1,34 @@
-"""Checks of network inputs that turn wrong shapes and labels into messages naming the problem and the fix."""
+"""Checks of network settings and inputs that turn wrong values, shapes and labels into messages naming the
+problem and the fix."""
+import numbers
+
 import tensorflow as tf
+
+from dvdgan_tf.errors import ConfigError
+
+# Minimum of each integer setting of G, D_S and D_T (gin names); tuples hold positive integers.
+_INT_MINIMUM = {"num_classes": 1, "num_frames": 1, "resolution": 1, "ch": 1, "z_dim": 1, "embed_dim": 1, "k": 1,
+                "downsample": 1, "num_3d_blocks": 0, "seed": 0}
+_INT_TUPLES = ("channel_multipliers", "attention_resolutions")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_settings(gin_name, **settings):
+    """Raises ConfigError (one line naming ``<gin_name>.<setting>``, the value and the fix) for an integer setting
+    that is not an integer at or above its minimum, or a tuple setting that is not a tuple of positive integers
+    (``channel_multipliers`` may be None)."""
+    for name, value in settings.items():
+        fix = f"fix it in the gin file or with --gin_param='{gin_name}.{name} = ...'."
+        if name in _INT_MINIMUM and (not _is_int(value) or value < _INT_MINIMUM[name]):
+            raise ConfigError(f"{gin_name}.{name} must be an integer >= {_INT_MINIMUM[name]}, got {value!r} "
+                              f"({type(value).__name__}): {fix}")
+        if name in _INT_TUPLES and not (value is None and name == "channel_multipliers") and (
+                isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or
+                not all(_is_int(v) and v >= 1 for v in value)):
+            raise ConfigError(f"{gin_name}.{name} must be a tuple of positive integers, got {value!r}: {fix}")
 
 
 def check_video(video, num_frames, resolution, name):
