@@ -91,6 +91,20 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(two_checkpoint
     assert not different, different[:5]
 
 
+def test_no_readable_checkpoint_at_all_is_refused_and_nothing_is_moved(two_checkpoints, tmp_path):
+    """Storage that fails for every checkpoint may be failing only now: never start afresh over them."""
+    model_dir = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints[0], model_dir)
+    for step in (1, 2):
+        os.remove(os.path.join(model_dir, "checkpoints", f"ckpt-{step}.index"))
+    before = sorted(os.listdir(os.path.join(model_dir, "checkpoints")))
+    tiny_config("train.num_steps = 2")
+    with pytest.raises(run_dir_lib.DataError, match=r"no checkpoint in \S+ can be read \(2 tried; .*move \S+ "
+                                                    r"aside to start afresh"):
+        loop.train(model_dir)
+    assert sorted(os.listdir(os.path.join(model_dir, "checkpoints"))) == before
+
+
 def test_export_and_restore_skip_an_unreadable_newest_checkpoint(two_checkpoints, tmp_path, capsys):
     model_dir = str(tmp_path / "run")
     shutil.copytree(two_checkpoints[0], model_dir)

@@ -87,11 +87,18 @@ class _Checkpoints:
         for name in files.remove_leftovers(self.folder):
             log(f"removed {files.join(self.folder, name)}, left by an interrupted save.")
         self.readable, bad = run_dir.readable_checkpoints(model_dir, warn=False)
+        if bad and not self.readable:  # never start afresh over checkpoints that may only be unreachable now
+            raise DataError(f"no checkpoint in {self.folder} can be read ({len(bad)} tried; the newest: "
+                            f"{bad[-1][1]}). Repair the storage, or move {self.folder} aside to start afresh.")
+        newest = max(self.readable) if self.readable else 0
         for prefix, reason in bad:
-            moved = run_dir.move_aside(prefix)
-            log(f"warning: {reason}; moved it to {moved} and resuming from the newest readable checkpoint "
-                f"instead.")
-        self.start = max(self.readable) if self.readable else 0
+            if run_dir.checkpoint_number(prefix) > newest:  # would shadow the resumed run's numbering: move aside
+                moved = run_dir.move_aside(prefix)
+                log(f"warning: {reason}; moved it to {moved} and resuming from the newest readable checkpoint "
+                    f"(step {newest}) instead.")
+            else:
+                log(f"warning: {reason}; an older checkpoint, left where it is.")
+        self.start = newest
         self.manager = None
 
     def restore(self, checkpoint):

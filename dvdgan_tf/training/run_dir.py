@@ -56,13 +56,20 @@ def _checkpoint_prefixes(model_dir):
     return found
 
 
+def checkpoint_number(prefix):
+    """The number in a checkpoint prefix's name (ckpt-<n>): the step it was saved at."""
+    return int(re.fullmatch(rf".*{CHECKPOINT_PREFIX}-(\d+)", prefix).group(1))
+
+
 def check_checkpoint(prefix):
     """Reads every tensor of the checkpoint at ``prefix`` (checksums included); returns its ``step`` value,
     or raises DataError with the reason in one line."""
     if not tf.io.gfile.exists(prefix + ".index"):
         raise DataError(f"checkpoint {prefix} is unreadable (its .index file is missing)")
     try:
-        reader = tf.train.load_checkpoint(prefix)
+        # Not tf.train.load_checkpoint: it takes a prefix for a folder on file systems whose "folders" are name
+        # prefixes (ram://), and then looks for a state file inside it.
+        reader = tf.compat.v1.train.NewCheckpointReader(prefix)
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
         return int(reader.get_tensor(_STEP_KEY))
