@@ -110,6 +110,26 @@ def _tmp_sibling(path):
     return join(parent, f".{name}{TMP_MARK}{uuid.uuid4().hex[:12]}")
 
 
+def parent(path):
+    """The folder holding ``path`` (local or remote)."""
+    return os.path.dirname(path) if is_local(path) else path.rstrip("/").rsplit("/", 1)[0]
+
+
+@contextlib.contextmanager
+def _removed_on_error(tmp, final, needed_bytes):
+    """Deletes the temporary ``tmp`` if the block fails; write errors become StorageError naming ``final``."""
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as e:
+        _remove(tmp)
+        if isinstance(e, StorageError):
+            raise
+        raise storage_error(final, e, needed_bytes) from e
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
 def _remove(path):
     try:
         if tf.io.gfile.isdir(path):
@@ -203,22 +223,14 @@ def publish_dir(final, needed_bytes=None):
     """Yields a temporary folder beside ``final`` to fill; on normal exit it replaces ``final`` whole (local
     files get umask permissions), on an error it is deleted and ``final`` is untouched. Write errors inside
     become StorageError naming ``final``."""
-    parent = os.path.dirname(os.path.abspath(final)) if is_local(final) else final.rstrip("/").rsplit("/", 1)[0]
-    makedirs(parent)
-    tmp = _tmp_sibling(os.path.abspath(final) if is_local(final) else final)
+    final = os.path.abspath(final) if is_local(final) else final.rstrip("/")
+    makedirs(parent(final))
+    tmp = _tmp_sibling(final)
     makedirs(tmp)
-    try:
+    with _removed_on_error(tmp, final, needed_bytes):
         yield tmp
         _chmod_tree(tmp)
         _publish(tmp, final)
-    except (OSError, tf.errors.OpError) as e:
-        _remove(tmp)
-        if isinstance(e, StorageError):
-            raise
-        raise storage_error(final, e, needed_bytes) from e
-    except BaseException:
-        _remove(tmp)
-        raise
 
 
 def remove_leftovers(folder, also_suffixes=("_temp",)):
@@ -242,22 +254,13 @@ def atomic_path(final, needed_bytes=None):
     ``tf.io.TFRecordWriter``); on normal exit the file gets umask permissions and is renamed over ``final``, on
     an error it is deleted and ``final`` is untouched. Write errors become StorageError naming ``final``. The
     one place where the temporary-then-rename write of a file is done (``write_bytes`` uses it)."""
-    parent = os.path.dirname(final) if is_local(final) else final.rsplit("/", 1)[0]
-    if parent:
-        makedirs(parent)
+    if parent(final):
+        makedirs(parent(final))
     tmp = _tmp_sibling(final)
-    try:
+    with _removed_on_error(tmp, final, needed_bytes):
         yield tmp
         _apply_umask(tmp, is_dir=False)
         tf.io.gfile.rename(tmp, final, overwrite=True)
-    except (OSError, tf.errors.OpError) as e:
-        _remove(tmp)
-        if isinstance(e, StorageError):
-            raise
-        raise storage_error(final, e, needed_bytes) from e
-    except BaseException:
-        _remove(tmp)
-        raise
 
 
 def create_exclusive(path, text):

@@ -102,7 +102,7 @@ def list_checkpoints(model_dir):
 def move_aside(prefix):
     """Moves the files of checkpoint ``prefix`` into ``checkpoints/corrupt/`` (kept for inspection, out of the
     way of resuming and of the checkpoint numbering). Returns the new folder."""
-    folder = os.path.dirname(prefix) if files.is_local(prefix) else prefix.rsplit("/", 1)[0]
+    folder = files.parent(prefix)
     target = files.makedirs(files.join(folder, CORRUPT_DIR))
     for path in tf.io.gfile.glob(prefix + ".*"):
         tf.io.gfile.rename(path, files.join(target, os.path.basename(path)), overwrite=True)
@@ -212,7 +212,7 @@ class RunLock:
         return True
 
     def acquire(self):
-        files.makedirs(os.path.dirname(self.path) if files.is_local(self.path) else self.path.rsplit("/", 1)[0])
+        files.makedirs(files.parent(self.path))
         for _ in range(3):
             if files.create_exclusive(self.path, json.dumps(self.owner)):
                 self.held = True
@@ -229,7 +229,7 @@ class RunLock:
                 where = "" if files.is_local(self.path) else (
                     " If that process is gone, delete the lock file by hand (remote locks are not checked).")
                 raise ConfigError(
-                    f"{os.path.dirname(self.path)} is in use by another dvdgan-train (pid {holder.get('pid')} on "
+                    f"{files.parent(self.path)} is in use by another dvdgan-train (pid {holder.get('pid')} on "
                     f"{holder.get('host')}, started {holder.get('started')}): wait for it to finish or stop it, "
                     f"or choose another --model_dir.{where}")
             log(f"warning: taking over the stale lock of pid {holder.get('pid')} (no longer running) in "
