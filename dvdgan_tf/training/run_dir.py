@@ -78,24 +78,34 @@ def check_checkpoint(prefix):
         raise DataError(f"checkpoint {prefix} is unreadable ({type(e).__name__}: {reason[:200]})") from e
 
 
-def readable_checkpoints(model_dir, warn=True):
-    """({step: prefix} of the checkpoints that read back completely, [(prefix, reason)] of those that do not).
+def readable_checkpoints(model_dir, warn=True, up_to=None):
+    """({step: prefix} of the usable checkpoints, [(prefix, reason)] of those found unreadable).
 
     The checkpoint folder is listed (TensorFlow's ``checkpoint`` state file is not trusted: it may be stale or
-    lost). Each unreadable one is reported with a one-line warning when ``warn``."""
-    good, bad = {}, []
-    for _, prefix in sorted(_checkpoint_prefixes(model_dir).items()):
+    lost). From the newest (or the newest at or below step ``up_to``) downwards, each checkpoint is read back
+    completely (every tensor, checksums included) until one succeeds; the ones older than that are listed
+    without reading them (resuming and exporting use the newest; reading every checkpoint would cost minutes for
+    the paper configs' multi-gigabyte ones), and those newer than ``up_to`` are listed unread too. Each
+    unreadable one is reported with a one-line warning when ``warn``."""
+    prefixes = _checkpoint_prefixes(model_dir)
+    good, bad, found = {}, [], False
+    for number in sorted(prefixes, reverse=True):
+        prefix = prefixes[number]
+        if found or (up_to is not None and number > up_to):
+            good[number] = prefix
+            continue
         try:
             good[check_checkpoint(prefix)] = prefix
+            found = True
         except DataError as e:
             bad.append((prefix, str(e)))
             if warn:
                 log(f"warning: {e}; using the newest readable checkpoint instead.")
-    return good, bad
+    return good, bad[::-1]
 
 
 def list_checkpoints(model_dir):
-    """{training step: checkpoint prefix} of the readable checkpoints of model_dir (warns about others)."""
+    """{training step: checkpoint prefix} of model_dir's usable checkpoints (see readable_checkpoints)."""
     return readable_checkpoints(model_dir)[0]
 
 
@@ -146,7 +156,7 @@ def restore_ema_generator(model_dir, step=None):
     Raises DataError when model_dir has no readable checkpoint, no checkpoint for ``step`` (the message lists
     the available steps, or says why the one asked for is unreadable) or no operative config.
     """
-    checkpoints, bad = readable_checkpoints(model_dir, warn=step is None)
+    checkpoints, bad = readable_checkpoints(model_dir, warn=step is None, up_to=step)
     if step is not None and step not in checkpoints:
         for prefix, reason in bad:
             if prefix.endswith(f"-{step}"):
