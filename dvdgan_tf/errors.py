@@ -11,3 +11,10 @@ class ConfigError(DvdganError, ValueError):
 
 class DataError(DvdganError):
     """A dataset that is missing, unreadable or does not match the config."""
+
+
+def setting_error(name, value, wanted):
+    """The ConfigError for gin setting ``name`` (e.g. 'train.num_steps') holding ``value`` instead of ``wanted``
+    (e.g. 'an integer >= 1'): one line with the value, its type and the fix."""
+    return ConfigError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__}): fix it in the gin file "
+                       f"or with --gin_param='{name} = ...'.")

@@ -20,7 +20,6 @@ def _make_tiny_run_dir(model_dir):
     import numpy as np
     import tensorflow as tf
     from dvdgan_tf import config
-    from dvdgan_tf.export import saved_model as export
     from dvdgan_tf.nets import generator
 
     config.parse_config(["gin/ucf101.gin"], TINY_G_BINDINGS)

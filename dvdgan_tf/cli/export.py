@@ -3,7 +3,6 @@
     dvdgan-export --model_dir=runs/demo --out=exports/demo            # the latest checkpoint
     dvdgan-export --model_dir=runs/demo --step=2000 --out=exports/demo_2000
 """
-import os
 import sys
 
 from dvdgan_tf.cli import common  # noqa: E402  (defines --verbose)

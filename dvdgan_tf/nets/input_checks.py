@@ -4,7 +4,7 @@ import numbers
 
 import tensorflow as tf
 
-from dvdgan_tf.errors import ConfigError
+from dvdgan_tf.errors import setting_error
 
 # Minimum of each integer setting of G, D_S and D_T (gin names); tuples hold positive integers.
 _INT_MINIMUM = {"num_classes": 1, "num_frames": 1, "resolution": 1, "ch": 1, "z_dim": 1, "embed_dim": 1, "k": 1,
@@ -12,7 +12,8 @@ _INT_MINIMUM = {"num_classes": 1, "num_frames": 1, "resolution": 1, "ch": 1, "z_
 _INT_TUPLES = ("channel_multipliers", "attention_resolutions")
 
 
-def _is_int(value):
+def is_integer(value):
+    """True for a Python or NumPy integer, not a bool (True would pass as 1 otherwise)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
@@ -21,14 +22,12 @@ def check_settings(gin_name, **settings):
     that is not an integer at or above its minimum, or a tuple setting that is not a tuple of positive integers
     (``channel_multipliers`` may be None)."""
     for name, value in settings.items():
-        fix = f"fix it in the gin file or with --gin_param='{gin_name}.{name} = ...'."
-        if name in _INT_MINIMUM and (not _is_int(value) or value < _INT_MINIMUM[name]):
-            raise ConfigError(f"{gin_name}.{name} must be an integer >= {_INT_MINIMUM[name]}, got {value!r} "
-                              f"({type(value).__name__}): {fix}")
+        if name in _INT_MINIMUM and (not is_integer(value) or value < _INT_MINIMUM[name]):
+            raise setting_error(f"{gin_name}.{name}", value, f"an integer >= {_INT_MINIMUM[name]}")
         if name in _INT_TUPLES and not (value is None and name == "channel_multipliers") and (
                 isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or
-                not all(_is_int(v) and v >= 1 for v in value)):
-            raise ConfigError(f"{gin_name}.{name} must be a tuple of positive integers, got {value!r}: {fix}")
+                not all(is_integer(v) and v >= 1 for v in value)):
+            raise setting_error(f"{gin_name}.{name}", value, "a tuple of positive integers")
 
 
 def check_video(video, num_frames, resolution, name):

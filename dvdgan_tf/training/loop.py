@@ -25,11 +25,12 @@ import gin
 import keras
 import tensorflow as tf
 
-from dvdgan_tf.errors import ConfigError, DataError, DvdganError
+from dvdgan_tf.errors import ConfigError, DataError, DvdganError, setting_error
 from dvdgan_tf.io import files
 from dvdgan_tf.io.console import ProgressBar, log
 from dvdgan_tf.nets import networks as models
 from dvdgan_tf.nets.generator import build_generator
+from dvdgan_tf.nets.input_checks import is_integer
 from dvdgan_tf.training import run_dir
 from dvdgan_tf.training.monitors import ClassAccuracyMonitor, MetricsMonitor, SampleWriter
 from dvdgan_tf.training.signals import StopRequest
@@ -90,15 +91,11 @@ class _Checkpoints:
         if bad and not self.readable:  # never start afresh over checkpoints that may only be unreachable now
             raise DataError(f"no checkpoint in {self.folder} can be read ({len(bad)} tried; the newest: "
                             f"{bad[-1][1]}). Repair the storage, or move {self.folder} aside to start afresh.")
-        newest = max(self.readable) if self.readable else 0
-        for prefix, reason in bad:
-            if run_dir.checkpoint_number(prefix) > newest:  # would shadow the resumed run's numbering: move aside
-                moved = run_dir.move_aside(prefix)
-                log(f"warning: {reason}; moved it to {moved} and resuming from the newest readable checkpoint "
-                    f"(step {newest}) instead.")
-            else:
-                log(f"warning: {reason}; an older checkpoint, left where it is.")
-        self.start = newest
+        self.start = max(self.readable) if self.readable else 0
+        for prefix, reason in bad:  # all newer than the one resumed (see readable_checkpoints): they would
+            moved = run_dir.move_aside(prefix)  # shadow the resumed run's numbering
+            log(f"warning: {reason}; moved it to {moved} and resuming from the newest readable checkpoint "
+                f"(step {self.start}) instead.")
         self.manager = None
 
     def restore(self, checkpoint):
@@ -178,12 +175,7 @@ def _check_finite(losses, step):
 
 
 def _setting_error(name, value, wanted):
-    return ConfigError(f"train.{name} must be {wanted}, got {value!r} ({type(value).__name__}): fix it in the gin "
-                       f"file or with --gin_param='train.{name} = ...'.")
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return setting_error(f"train.{name}", value, wanted)
 
 
 def _is_real(value):
@@ -199,7 +191,7 @@ def check_settings(settings):
             "metrics_batch_size": 1}
     for name, minimum in ints.items():
         value = settings[name]
-        if not _is_int(value) or value < minimum:
+        if not is_integer(value) or value < minimum:
             raise _setting_error(name, value, f"an integer >= {minimum}")
     for name in ("g_learning_rate", "d_learning_rate"):
         if not _is_real(settings[name]) or settings[name] <= 0:
@@ -237,8 +229,8 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
           global_batch_size=8, d_steps_per_g_step=2, g_learning_rate=1e-4, d_learning_rate=5e-4, beta_1=0.0,
           beta_2=0.999, ema_decay=0.9999, ema_start_step=20000, seed=0, deterministic=False, jit_compile=False,
           log_every=10, checkpoint_every=500, keep_checkpoints=3, sample_every=500, export_every=0,
-          export_at_end=True, samples_per_class=4, max_sample_classes=10, class_accuracy_every=0, class_accuracy_classifier_steps=200,
-          class_accuracy_samples_per_class=16, metrics=(), metrics_every=0, metrics_batch_size=8,
+          export_at_end=True, samples_per_class=4, max_sample_classes=10, class_accuracy_every=0,
+          class_accuracy_classifier_steps=200, class_accuracy_samples_per_class=16, metrics=(), metrics_every=0, metrics_batch_size=8,
           metrics_i3d=None, mixed_precision=None, progress=True):
     """Trains DVD-GAN until ``num_steps`` G steps; resumes from model_dir's newest readable checkpoint.
 
@@ -286,8 +278,8 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
 def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, d_steps_per_g_step,
            g_learning_rate, d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, deterministic,
            jit_compile, log_every, checkpoint_every, keep_checkpoints, sample_every, export_every,
-           export_at_end, samples_per_class, max_sample_classes, class_accuracy_every, class_accuracy_classifier_steps,
-           class_accuracy_samples_per_class, metrics, metrics_every, metrics_batch_size, metrics_i3d,
+           export_at_end, samples_per_class, max_sample_classes, class_accuracy_every,
+           class_accuracy_classifier_steps, class_accuracy_samples_per_class, metrics, metrics_every, metrics_batch_size, metrics_i3d,
            mixed_precision, progress):
     del mixed_precision  # applied by the caller
     _seed_everything(seed, deterministic)

@@ -45,7 +45,8 @@ def checkpoint_dir(model_dir):
 
 
 def _checkpoint_prefixes(model_dir):
-    """{number in the file name: prefix} of every ``ckpt-<n>.index`` in the checkpoint folder."""
+    """{number in the file name: prefix} of every checkpoint in the checkpoint folder (``ckpt-<n>.index`` or
+    ``ckpt-<n>.data-*``)."""
     folder = checkpoint_dir(model_dir)
     found = {}
     for path in tf.io.gfile.glob(files.join(folder, f"{CHECKPOINT_PREFIX}-*")):
@@ -54,11 +55,6 @@ def _checkpoint_prefixes(model_dir):
         if match:
             found[int(match.group(2))] = files.join(folder, match.group(1))
     return found
-
-
-def checkpoint_number(prefix):
-    """The number in a checkpoint prefix's name (ckpt-<n>): the step it was saved at."""
-    return int(re.fullmatch(rf".*{CHECKPOINT_PREFIX}-(\d+)", prefix).group(1))
 
 
 def check_checkpoint(prefix):
@@ -101,7 +97,7 @@ def readable_checkpoints(model_dir, warn=True, up_to=None):
             bad.append((prefix, str(e)))
             if warn:
                 log(f"warning: {e}; using the newest readable checkpoint instead.")
-    return good, bad[::-1]
+    return good, bad[::-1]  # every unreadable one is newer than every usable one
 
 
 def list_checkpoints(model_dir):
