@@ -49,6 +49,15 @@ def join(*parts):
 
 
 def _umask():
+    """The process's umask. Read from /proc on Linux: os.umask can only read it by setting it, which for a moment
+    would give files that other threads (TensorFlow's) create the umask 0."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -106,8 +115,8 @@ def makedirs(path):
 
 
 def _tmp_sibling(path):
-    parent, name = os.path.split(path.rstrip("/")) if is_local(path) else path.rstrip("/").rsplit("/", 1)
-    return join(parent, f".{name}{TMP_MARK}{uuid.uuid4().hex[:12]}")
+    path = path.rstrip("/")
+    return join(parent(path), f".{path.rsplit('/', 1)[-1]}{TMP_MARK}{uuid.uuid4().hex[:12]}")
 
 
 def parent(path):
