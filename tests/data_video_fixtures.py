@@ -102,6 +102,19 @@ def make_ucf101(root, num_frames=14, height=30, width=40):
     return video_dir, splits_dir, good
 
 
+def prepare_ucf101(tmp_path_factory):
+    """The make_ucf101 layout prepared as PNG at short side 16 (the 40x30 videos become 21x16), 2 videos per
+    shard. Returns (prepared folder, video_dir, {relative path: (label, split)} of the good videos)."""
+    from dvdgan_tf.data import prepare  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.data.sources.ucf101 import UCF101Source  # pylint: disable=import-outside-toplevel
+    video_dir, splits_dir, good = make_ucf101(str(tmp_path_factory.mktemp("ucf")))
+    out = str(tmp_path_factory.mktemp("prepared"))
+    prepare.prepare(UCF101Source(video_dir, splits_dir), out,
+                    prepare.Options(resolution=16, frame_format="png", min_frames=8, videos_per_shard=2),
+                    show_progress=False)
+    return out, video_dir, good
+
+
 KINETICS_CLASSES = ("abseiling", "air drumming", "zumba")
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_video_fixtures import decode_reference, make_ucf101
+from data_video_fixtures import decode_reference, prepare_ucf101
 from dvdgan_tf.data import pipeline
 from dvdgan_tf.data import prepare
 from dvdgan_tf.data import records
@@ -21,12 +21,7 @@ T, STRIDE, R = 4, 2, 16  # clips of 4 frames every 2nd frame: 7 of the videos' 1
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     """UCF-101 layout prepared as PNG at short side 16 (the 40x30 videos become 21x16)."""
-    video_dir, splits_dir, good = make_ucf101(str(tmp_path_factory.mktemp("ucf")))
-    out = str(tmp_path_factory.mktemp("prepared"))
-    prepare.prepare(UCF101Source(video_dir, splits_dir), out,
-                    prepare.Options(resolution=16, frame_format="png", min_frames=8, videos_per_shard=2),
-                    show_progress=False)
-    return out, video_dir, good
+    return prepare_ucf101(tmp_path_factory)
 
 
 def _videos_in_shard_order(out, split):

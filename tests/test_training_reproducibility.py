@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_video_fixtures import make_ucf101
-from dvdgan_tf.data import prepare
-from dvdgan_tf.data.sources.ucf101 import UCF101Source
+from data_video_fixtures import prepare_ucf101
 from dvdgan_tf.nets.generator import build_generator
 from dvdgan_tf.training import loop
 from test_training_loop import REPO, tiny_config
@@ -73,12 +71,7 @@ def test_initial_weights_come_from_the_seed():
 
 @pytest.fixture(scope="module")
 def prepared_ucf(tmp_path_factory):
-    video_dir, splits_dir, _ = make_ucf101(str(tmp_path_factory.mktemp("ucf")))
-    out = str(tmp_path_factory.mktemp("prepared"))
-    prepare.prepare(UCF101Source(video_dir, splits_dir), out,
-                    prepare.Options(resolution=16, frame_format="png", min_frames=8, videos_per_shard=2),
-                    show_progress=False)
-    return out
+    return prepare_ucf101(tmp_path_factory)[0]
 
 
 MIRRORED = """
