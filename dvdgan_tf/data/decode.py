@@ -3,6 +3,9 @@
 Every frame of every source (video files, BAIR's raw frames, TFDS videos) goes through the same resize: FFmpeg's
 swscale with area interpolation (`INTERPOLATION`), keeping the aspect ratio. `target_size` fixes the rounding:
 the short side becomes exactly `short_side`, the long side `round(long * short_side / short)`.
+
+Local files are opened by FFmpeg itself; remote ones (`gs://`, `ram://`) are streamed through
+`tf.io.gfile.GFile`, which PyAV reads and seeks like a file (an .mp4 with its index at the end works too).
 """
 import dataclasses
 import math
@@ -40,11 +43,34 @@ def read_video(path, short_side, max_frames=None):
     """Decodes the first video stream of `path`; returns a `DecodedVideo` with frames [T, H, W, 3] uint8 whose
     short side is `short_side`. Reads at most `max_frames` frames when given. Raises `VideoReadError` when the
     file cannot be opened or yields no frame; an error after some frames ends the video there (`error` set)."""
+    if "://" in str(path):
+        with _remote_file(path) as f:
+            return _read_container(f, short_side, max_frames)
+    return _read_container(str(path), short_side, max_frames)
+
+
+def _remote_file(path):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf.io.gfile.GFile(str(path), "rb")
+
+
+def _opened(source):
+    """av.open(source) with the errors of a file that cannot be opened as VideoReadError (a remote file that
+    is missing or forbidden included; other remote errors, e.g. a dropped connection, are raised as they are
+    so that the work is retried rather than the video skipped)."""
+    open_errors = (av.FFmpegError, OSError, UnicodeDecodeError)
+    if not isinstance(source, str):
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        open_errors += (tf.errors.NotFoundError, tf.errors.PermissionDeniedError)
     try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
-        raise VideoReadError(f"cannot open: {e}") from e
-    with container:
+        return av.open(source)
+    except open_errors as e:
+        message = getattr(e, "message", None) or str(e) or type(e).__name__
+        raise VideoReadError(f"cannot open: {message.splitlines()[0]}") from e
+
+
+def _read_container(source, short_side, max_frames):
+    with _opened(source) as container:
         if not container.streams.video:
             raise VideoReadError("no video stream")
         stream = container.streams.video[0]

@@ -8,11 +8,11 @@ Expected layout (the contents of bair_robot_pushing_dataset_v0.tar):
 Each record is one 30-step trajectory; step i's camera image is the raw 64x64x3 uint8 string of feature
 `{i}/{view}/encoded`. The view is `image_aux1` by default (the one tensor2tensor's and TFDS's
 bair_robot_pushing_small readers use for video prediction); `image_main` is the other camera. BAIR has no
-classes: every video gets label 0 of the single class `robot_pushing`. One input file becomes one shard.
+classes: every video gets label 0 of the single class `robot_pushing`. One input file becomes one shard. The
+folder may be remote (gs://).
 """
 import dataclasses
 import math
-import os
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -45,15 +45,15 @@ class BairSource:
     name = "bair"
 
     def settings(self):
-        return {"video_dir": os.path.abspath(self.video_dir), "view": self.view}
+        return {"video_dir": sources.absolute(self.video_dir), "view": self.view}
 
     def listing(self, videos_per_shard):
         del videos_per_shard  # one input file (256 trajectories) per shard
         shards = {}
         for split in ("train", "test"):
-            folder = os.path.join(self.video_dir, split)
-            if os.path.isdir(folder):
-                files = sorted(f for f in os.listdir(folder) if f.endswith((".tfrecords", ".tfrecord")))
+            folder = sources.join(self.video_dir, split)
+            if sources.isdir(folder):
+                files = sorted(f for f in sources.listdir(folder) if f.endswith((".tfrecords", ".tfrecord")))
                 shards[split] = [[sources.Unit(split, f"{split}/{f}", 0)] for f in files]
         if not any(shards.values()):
             raise DataError(f"no .tfrecords files in {self.video_dir}/train or {self.video_dir}/test: "
@@ -62,7 +62,7 @@ class BairSource:
 
     def read(self, unit, short_side, max_frames):
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
-        records = iter(tf.data.TFRecordDataset(os.path.join(self.video_dir, unit.key)).as_numpy_iterator())
+        records = iter(tf.data.TFRecordDataset(sources.join(self.video_dir, unit.key)).as_numpy_iterator())
         index = 0
         while True:
             name = f"{unit.key}#{index}"

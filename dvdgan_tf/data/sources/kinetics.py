@@ -10,6 +10,8 @@ is absent). Rows without a label (the test set) are skipped as unlabelled.
 Without annotations, the class-folder layout: `video_dir/<class>/<video>`, or with splits
 `video_dir/<split>/<class>/<video>` when every folder in `video_dir` is a split name (train, val, validation,
 valid, test). Classes are the sorted class folders of `train` (of all splits when there is no train).
+
+The clips and CSVs may be remote (gs://).
 """
 import csv
 import dataclasses
@@ -32,26 +34,25 @@ def _index_video_files(video_dir):
     """Maps each video file's name without extension to its path relative to `video_dir` (first in sorted
     walk order when a name repeats)."""
     index = {}
-    for root, dirs, files in os.walk(video_dir):
+    for root, dirs, files in sources.walk(video_dir):
         dirs.sort()
         for name in sorted(files):
             if sources.is_video_file(name):
-                index.setdefault(os.path.splitext(name)[0],
-                                 os.path.relpath(os.path.join(root, name), video_dir).replace(os.sep, "/"))
+                index.setdefault(os.path.splitext(name)[0], sources.relative(sources.join(root, name), video_dir))
     return index
 
 
 def read_annotations(annotations_dir):
     """Rows (dicts with label, youtube_id, time_start, time_end, split) of every CSV in `annotations_dir`, in
     file-name order; `split` defaults to the CSV's file name (train.csv -> train)."""
-    paths = sorted(p for p in os.listdir(annotations_dir) if p.lower().endswith(".csv"))
+    paths = sorted(p for p in sources.listdir(annotations_dir) if p.lower().endswith(".csv"))
     if not paths:
         raise DataError(f"no .csv annotation file in {annotations_dir}: Kinetics-600 needs the release's "
                         "train.csv / validate.csv (header label,youtube_id,time_start,time_end,split)")
     rows = []
     for path in paths:
         default_split = _split_name(os.path.splitext(path)[0].split("_")[-1])
-        with open(os.path.join(annotations_dir, path), encoding="utf-8", newline="") as f:
+        with sources.open_text(sources.join(annotations_dir, path), newline="") as f:
             reader = csv.DictReader(f)
             missing = {"youtube_id", "time_start", "time_end"} - set(reader.fieldnames or ())
             if missing:
@@ -81,16 +82,16 @@ class KineticsSource:
     name = "kinetics600"
 
     def settings(self):
-        return {"video_dir": os.path.abspath(self.video_dir),
-                "annotations_dir": self.annotations_dir and os.path.abspath(self.annotations_dir)}
+        return {"video_dir": sources.absolute(self.video_dir),
+                "annotations_dir": sources.absolute(self.annotations_dir)}
 
     def listing(self, videos_per_shard):
-        if not os.path.isdir(self.video_dir):
+        if not sources.isdir(self.video_dir):
             raise DataError(f"{self.video_dir} not found: --video_dir must be the folder holding the downloaded "
                             "Kinetics clips")
         if self.annotations_dir is None:
             return class_folder_listing(self.video_dir, videos_per_shard)
-        if not os.path.isdir(self.annotations_dir):
+        if not sources.isdir(self.annotations_dir):
             raise DataError(f"{self.annotations_dir} not found: --annotations_dir must hold the Kinetics-600 "
                             "CSVs (train.csv, validate.csv, test.csv)")
         return self._csv_listing(videos_per_shard)
@@ -122,25 +123,21 @@ class KineticsSource:
         return sources.read_video_file(self.video_dir, unit, short_side, max_frames)
 
 
-def _subdirs(path):
-    return sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
-
-
 def class_folder_listing(video_dir, videos_per_shard):
     """Listing of `video_dir/<class>/<video>` (split `train`) or `video_dir/<split>/<class>/<video>`."""
-    top = _subdirs(video_dir)
+    top = sources.subdirs(video_dir)
     if not top:
         raise DataError(f"{video_dir} holds no class folders: expected {video_dir}/<class>/<video> or "
                         f"{video_dir}/<split>/<class>/<video>")
     if all(d.lower() in SPLIT_NAMES for d in top):
-        split_dirs = {_split_name(d): os.path.join(video_dir, d) for d in top}
+        split_dirs = {_split_name(d): sources.join(video_dir, d) for d in top}
     else:
         split_dirs = {"train": video_dir}
-    classes_of = {split: _subdirs(path) for split, path in split_dirs.items()}
+    classes_of = {split: sources.subdirs(path) for split, path in split_dirs.items()}
     skipped = []
     for split, path in split_dirs.items():  # a class name must be writable to classes.txt
         for class_name in [c for c in classes_of[split] if not sources.is_decodable(c)]:
-            rel_dir = os.path.relpath(os.path.join(path, class_name), video_dir).replace(os.sep, "/")
+            rel_dir = sources.relative(sources.join(path, class_name), video_dir)
             skipped.append(sources.Skip(sources.UNDECODABLE_NAME, sources.printable(rel_dir),
                                         "class folder name is not valid UTF-8: its videos are left out (rename it)"))
             classes_of[split].remove(class_name)
@@ -150,8 +147,8 @@ def class_folder_listing(video_dir, videos_per_shard):
     for split, path in split_dirs.items():
         units = []
         for class_name in classes_of[split]:
-            rel_dir = os.path.relpath(os.path.join(path, class_name), video_dir).replace(os.sep, "/")
-            videos = sorted(n for n in os.listdir(os.path.join(path, class_name)) if sources.is_video_file(n))
+            rel_dir = sources.relative(sources.join(path, class_name), video_dir)
+            videos = sorted(n for n in sources.listdir(sources.join(path, class_name)) if sources.is_video_file(n))
             if not videos:
                 skipped.append(sources.Skip(sources.EMPTY_FOLDER, rel_dir, "holds no video file"))
             for name in videos:

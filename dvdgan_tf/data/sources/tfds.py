@@ -10,7 +10,6 @@ otherwise every video gets label 0 of one class named after the dataset. Each sh
 """
 import dataclasses
 import functools
-import os
 
 from dvdgan_tf.data import decode
 from dvdgan_tf.data.sources import common as sources
@@ -24,7 +23,7 @@ LABEL_KEY = "label"
 def _builder(tfds_name, data_dir, dataset_dir):
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
     if dataset_dir:
-        if not os.path.isfile(os.path.join(dataset_dir, "dataset_info.json")):
+        if not sources.isfile(sources.join(dataset_dir, "dataset_info.json")):
             raise DataError(f"{dataset_dir} holds no dataset_info.json: --tfds_dir must be a prepared TFDS "
                             "version folder such as ~/tensorflow_datasets/ucf101/ucf101_1_256/2.0.0")
         return tfds.builder_from_directory(dataset_dir)
@@ -52,12 +51,11 @@ class TfdsSource:
         """The tfds builder of the prepared dataset (cached per process)."""
         if not (self.tfds_name or self.dataset_dir):
             raise DataError("the tfds source needs --tfds_name (with --tfds_data_dir) or --tfds_dir")
-        return _builder(self.tfds_name, self.data_dir and os.path.abspath(self.data_dir),
-                        self.dataset_dir and os.path.abspath(self.dataset_dir))
+        return _builder(self.tfds_name, sources.absolute(self.data_dir), sources.absolute(self.dataset_dir))
 
     def settings(self):
-        return {"tfds": self.builder().info.full_name, "data_dir": self.data_dir and os.path.abspath(self.data_dir),
-                "dataset_dir": self.dataset_dir and os.path.abspath(self.dataset_dir), "video_key": self._video_key()}
+        return {"tfds": self.builder().info.full_name, "data_dir": sources.absolute(self.data_dir),
+                "dataset_dir": sources.absolute(self.dataset_dir), "video_key": self._video_key()}
 
     def _video_key(self):
         features = self.builder().info.features
