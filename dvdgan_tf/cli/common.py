@@ -192,3 +192,29 @@ def run_reporting_errors(binary, body, also=()):
         print(f"{binary}: error: {user_message(e)}", file=sys.stderr)
         return 2
     return 0
+
+
+# The tf.distribute strategies the binaries offer (dvdgan-train, dvdgan-eval): one list and one factory, so that a
+# new strategy is added in one place.
+STRATEGIES = ("default", "mirrored")
+STRATEGY_HELP = ("tf.distribute strategy: 'default' (one CPU or GPU) or 'mirrored' (all local GPUs; on a machine "
+                 "without GPUs, the CPU).")
+
+
+def define_strategy_flag(help_text=STRATEGY_HELP, flag_values=flags.FLAGS):
+    """Defines --strategy (default 'default') with the choices of ``STRATEGIES`` (once per process: a second
+    binary module imported beside the first shares it)."""
+    if "strategy" in flag_values:
+        return
+    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), help_text, flag_values=flag_values)
+
+
+def make_strategy(name):
+    """The tf.distribute strategy named by --strategy (one of ``STRATEGIES``). Imports TensorFlow."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise ConfigError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")

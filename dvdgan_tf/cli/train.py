@@ -18,8 +18,7 @@ flags.DEFINE_multi_string("gin_file", [], "gin config file(s), parsed in order, 
 flags.DEFINE_multi_string("gin_param", [], "gin binding(s) applied after the files, e.g. 'D_S.k = 4'.")
 flags.DEFINE_string("model_dir", None, "Run directory: checkpoints, TensorBoard logs, samples, exports. "
                     "Re-running with the same model_dir resumes.")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
-                  "tf.distribute strategy: 'default' (one CPU or GPU) or 'mirrored' (all local GPUs).")
+common.define_strategy_flag()  # the choices and the factory (common.make_strategy) are shared with dvdgan-eval
 flags.DEFINE_bool("dry_run", False, "Print the resolved configuration and the parameter counts of G, D_S and "
                   "D_T, then exit without training.")
 
@@ -63,12 +62,6 @@ def main(argv):
     return run_reporting_errors("dvdgan-train", body, also=(ValueError, TypeError))
 
 
-def make_strategy(name):
-    """The tf.distribute strategy named by --strategy."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.get_strategy()
-
-
 def run_training(gin_files, gin_params, model_dir, strategy_name, stop=None):
     """Parses the config and trains into model_dir; prints where to look."""
     from dvdgan_tf import config  # pylint: disable=import-outside-toplevel
@@ -78,7 +71,7 @@ def run_training(gin_files, gin_params, model_dir, strategy_name, stop=None):
         raise ConfigError("--model_dir is required for training (e.g. --model_dir=runs/demo); re-using a "
                           "model_dir resumes its run.")
     config.parse_config(gin_files, gin_params)
-    result = training.train(model_dir, strategy=make_strategy(strategy_name), stop=stop)
+    result = training.train(model_dir, strategy=common.make_strategy(strategy_name), stop=stop)
     print(f"dvdgan-train: {'stopped' if result['stopped_by'] else 'finished'} at step {result['step']}; "
           f"TensorBoard: tensorboard --logdir {model_dir}")
 

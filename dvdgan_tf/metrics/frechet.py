@@ -33,14 +33,28 @@ class RunningMoments:
         n = x.shape[0]
         if n == 0:
             return
-        batch_mean = x.mean(axis=0)
-        centred = x - batch_mean
-        batch_m2 = centred.T @ centred
+        batch = RunningMoments(self.dim)
+        batch.count, batch._mean = n, x.mean(axis=0)
+        centred = x - batch._mean
+        batch._m2 = centred.T @ centred
+        self.merge(batch)
+
+    def merge(self, other):
+        """Adds the samples another RunningMoments of the same dim summarises (Chan et al.'s pairwise formula,
+        exact up to float64 round-off). Merging the same states in the same order gives bitwise the same result,
+        which is how metrics over replicas stay independent of the replica count (``metrics.evaluate``)."""
+        if other.dim != self.dim:
+            raise DataError(f"cannot merge moments of {other.dim}-dimensional activations into {self.dim}-dimensional "
+                            f"ones.")
+        n = other.count
+        if n == 0:
+            return self
         total = self.count + n
-        delta = batch_mean - self._mean
-        self._m2 += batch_m2 + np.outer(delta, delta) * (self.count * n / total)
+        delta = other._mean - self._mean
+        self._m2 += other._m2 + np.outer(delta, delta) * (self.count * n / total)
         self._mean += delta * (n / total)
         self.count = total
+        return self
 
     @property
     def mean(self):
