@@ -7,6 +7,13 @@
     dvdgan-prepare-data --source=bair --video_dir=softmotion30_44k --output_dir=data/bair --resolution=64
     dvdgan-prepare-data --source=tfds --tfds_name=ucf101/ucf101_1_256 --tfds_data_dir=~/tensorflow_datasets \\
         --output_dir=data/ucf101 --resolution=128
+    dvdgan-prepare-data --runner=dataflow --source=kinetics600 --video_dir=gs://B/k600/clips \\
+        --annotations_dir=gs://B/k600/annotations --output_dir=gs://B/data/k600_128 --resolution=128 \\
+        -- --project=P --region=us-central1 --temp_location=gs://B/tmp --setup_file=./setup.py
+
+Without --runner, shards are written by local worker processes (--workers). With --runner (direct, dataflow,
+flink or spark; needs `pip install "dvdgan_tf[beam]"`), the same shards are written by an Apache Beam pipeline;
+the runner's own options follow a lone `--`.
 
 Bad inputs are skipped, logged and listed in OUTPUT_DIR/skipped.tsv; re-running the same command resumes.
 Exit status 0 when usable videos were written, 2 when nothing usable was (or on a usage error).
@@ -50,7 +57,11 @@ flags.DEFINE_integer("max_frames", 0, "Keep at most this many frames of each vid
 flags.DEFINE_integer("frame_step", 1, "Store every frame_step-th frame only: 2 halves the size of Kinetics data "
                      "trained with frame stride 2; frame-conditional prediction needs 1.")
 flags.DEFINE_integer("videos_per_shard", 64, "Videos per TFRecord shard.")
-flags.DEFINE_integer("workers", os.cpu_count() or 1, "Worker processes.")
+flags.DEFINE_integer("workers", os.cpu_count() or 1, "Worker processes (local runner, and --runner=direct "
+                     "unless its own --direct_* options are given after '--').")
+flags.DEFINE_enum("runner", None, ["direct", "dataflow", "flink", "spark"], "Run the preparation as an Apache "
+                  "Beam pipeline on this runner (needs the beam extra); its pipeline options follow a lone '--'. "
+                  "Default: local worker processes.")
 flags.DEFINE_bool("overwrite", False, "Start again in an output_dir that holds another preparation.")
 flags.DEFINE_bool("progress", True, "Show a progress bar on stderr.")
 
@@ -85,8 +96,9 @@ def make_source(source, video_dir=None, splits_dir=None, ucf_split=1, annotation
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    pipeline_args = argv[1:]  # after a lone '--': the Beam runner's own options
+    if pipeline_args and not FLAGS.runner:
+        raise app.UsageError(f"unexpected arguments: {pipeline_args} (options after '--' are for a Beam --runner)")
     # pylint: disable=import-outside-toplevel
     from dvdgan_tf.cli.common import run_reporting_errors
     from dvdgan_tf.data import prepare
@@ -101,7 +113,8 @@ def main(argv):
         options = prepare.Options(FLAGS.resolution, FLAGS.frame_format, FLAGS.jpeg_quality, FLAGS.min_frames,
                                   FLAGS.max_frames, FLAGS.videos_per_shard, FLAGS.frame_step)
         summary = prepare.prepare(source, FLAGS.output_dir, options, splits=FLAGS.splits, workers=FLAGS.workers,
-                                  overwrite=FLAGS.overwrite, show_progress=FLAGS.progress)
+                                  overwrite=FLAGS.overwrite, show_progress=FLAGS.progress, runner=FLAGS.runner,
+                                  pipeline_args=pipeline_args)
         print(summary.text())
 
     return run_reporting_errors("dvdgan-prepare-data", body)

@@ -27,56 +27,19 @@ import time
 
 from dvdgan_tf.io import console as progress
 from dvdgan_tf.io import files
+from dvdgan_tf.data import prepare_work as work
 from dvdgan_tf.data import records
 from dvdgan_tf.data.sources import common as sources
 from dvdgan_tf.errors import DataError
 
+Options = work.Options  # re-exported: the preparation's settings
+ShardJob = work.ShardJob
+RUNNERS = ("direct", "dataflow", "flink", "spark")  # Apache Beam runners (prepare_beam); None: local processes
 LOGGED_PER_REASON = 10  # skipped inputs logged one by one per reason; the rest are only in skipped.tsv
 _OUR_FILE = re.compile(r"^(\.tmp-.*|\..+" + re.escape(files.TMP_MARK) + r".*|.+-\d{5}-of-\d{5}\.(tfrecord|json)|"
                        + "|".join(re.escape(n) for n in (records.METADATA_FILE, records.PLAN_FILE,
                                                          records.CLASS_INDEX_FILE, records.SKIPPED_FILE))
                        + ")$")
-
-
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """resolution: short side of the stored frames in pixels (the config's RESOLUTION or more).
-    frame_format: 'jpeg' (default, quality `jpeg_quality`) or 'png' (lossless, about 20x larger).
-    frame_step: store every frame_step-th frame only (2 halves Kinetics' size when it is used with frame
-    stride 2; frame-conditional prediction needs 1). min_frames: videos with fewer stored frames are skipped as
-    too short. max_frames: store at most this many frames of each video (0: all). videos_per_shard: videos per
-    TFRecord shard (BAIR: one input file per shard)."""
-    resolution: int
-    frame_format: str = "jpeg"
-    jpeg_quality: int = 90
-    min_frames: int = 16
-    max_frames: int = 0
-    videos_per_shard: int = 64
-    frame_step: int = 1
-
-    def check(self):
-        if self.resolution < 1:
-            raise DataError(f"--resolution must be a positive number of pixels, got {self.resolution}")
-        if self.frame_format not in records.FRAME_FORMATS:
-            raise DataError(f"--frame_format must be one of {records.FRAME_FORMATS}, got {self.frame_format!r}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise DataError(f"--jpeg_quality must be in 1..100, got {self.jpeg_quality}")
-        if self.min_frames < 1 or self.max_frames < 0 or self.videos_per_shard < 1 or self.frame_step < 1:
-            raise DataError("--min_frames, --videos_per_shard and --frame_step must be at least 1, --max_frames at "
-                            "least 0")
-        if self.max_frames and self.max_frames < self.min_frames:
-            raise DataError(f"--max_frames={self.max_frames} is below --min_frames={self.min_frames}")
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardJob:
-    """One shard to write: which units of which source, and where."""
-    source: object
-    split: str
-    name: str
-    units: tuple
-    output_dir: str
-    options: Options
 
 
 @dataclasses.dataclass
@@ -95,7 +58,7 @@ class Summary:
                  f"shards: {self.shards_written} written now, {self.shards_kept} kept from an earlier run"]
         if self.skipped:
             lines.append("skipped: " + ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
-                         + f" (list in {os.path.join(self.output_dir, records.SKIPPED_FILE)})")
+                         + f" (list in {files.join(self.output_dir, records.SKIPPED_FILE)})")
         if self.kept_after_error:
             lines.append(f"{self.kept_after_error} videos kept up to a decoding error (see the log)")
         return "\n".join(lines)
@@ -116,50 +79,16 @@ class _SkipLog:
             progress.log(f"more inputs skipped as {reason}: all are listed in {records.SKIPPED_FILE} at the end")
 
 
-def _shard_stats(job, on_unit=None):
-    stats = {"num_videos": 0, "frame_counts": collections.Counter(), "skipped": [], "notes": [],
-             "record_frames": []}
-
-    def examples():
-        step = job.options.frame_step
+def write_shard(job, on_unit=None):
+    """Writes one shard with the per-video work of `prepare_work` (streaming, unit by unit) and returns its
+    stats dict (`prepare_work.write_shard`). on_unit(1) is called after each unit is read."""
+    def unit_outcomes():
         for unit in job.units:
-            for item in job.source.read(unit, job.options.resolution, job.options.max_frames * step):
-                if isinstance(item, sources.Skip):
-                    stats["skipped"].append([item.reason, sources.printable(item.source), item.detail])
-                    continue
-                frames = item.frames[::step]
-                num_frames = len(frames)
-                if num_frames < job.options.min_frames:
-                    stats["skipped"].append([sources.TOO_SHORT, sources.printable(item.source),
-                                             f"{num_frames} frames, fewer than --min_frames={job.options.min_frames}"])
-                    continue
-                if item.note:
-                    stats["notes"].append([sources.printable(item.source), item.note])
-                stats["num_videos"] += 1
-                stats["frame_counts"][str(num_frames)] += 1
-                stats["record_frames"].append(num_frames)
-                yield records.video_example(frames, item.label, item.source, item.fps / step,
-                                            job.options.frame_format, job.options.jpeg_quality)
+            yield work.process_unit(job.source, unit, job.options)
             if on_unit:
                 on_unit(1)
 
-    return stats, examples()
-
-
-def write_shard(job, on_unit=None):
-    """Writes one shard (TFRecord, then its .json: both atomic) and returns its stats dict, which includes the
-    shard's record index (`record_bytes` and `record_frames`: byte length and frame count of each record, in
-    order). on_unit(1) is called after each unit is read."""
-    stats, examples = _shard_stats(job, on_unit)
-    stats["record_bytes"] = records.write_records_atomic(os.path.join(job.output_dir, job.name + ".tfrecord"),
-                                                         examples)
-    stats["frame_counts"] = dict(stats["frame_counts"])
-    records.write_json_atomic(os.path.join(job.output_dir, job.name + ".json"), stats)
-    return stats
-
-
-def _is_complete(output_dir, name):
-    return all(os.path.isfile(os.path.join(output_dir, name + ext)) for ext in (".tfrecord", ".json"))
+    return work.write_shard(job, unit_outcomes())
 
 
 def _plan(source, listing, options):
@@ -176,14 +105,13 @@ def _plan(source, listing, options):
 
 def _start_or_resume(output_dir, plan, overwrite):
     """Writes the plan and class index, or checks that an existing plan is the same. Returns True if resuming."""
-    plan_path = os.path.join(output_dir, records.PLAN_FILE)
+    plan_path = files.join(output_dir, records.PLAN_FILE)
     if overwrite:
-        for name in os.listdir(output_dir):
-            if _OUR_FILE.match(name):
-                os.remove(os.path.join(output_dir, name))
-    elif os.path.isfile(plan_path):
-        with open(plan_path, encoding="utf-8") as f:
-            old = json.load(f)
+        for name in _gfile().listdir(output_dir):
+            if _OUR_FILE.match(name.rstrip("/")):
+                _gfile().remove(files.join(output_dir, name.rstrip("/")))
+    elif _gfile().exists(plan_path):
+        old = json.loads(files.read_text(plan_path))
         new = json.loads(json.dumps(plan))  # as it would read back (tuples become lists)
         if old != new:
             changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -194,7 +122,7 @@ def _start_or_resume(output_dir, plan, overwrite):
         # matches ".tmp-*", the names of earlier versions).
         files.remove_leftovers(output_dir, also_suffixes=())
         return True
-    records.write_text_atomic(os.path.join(output_dir, records.CLASS_INDEX_FILE),
+    records.write_text_atomic(files.join(output_dir, records.CLASS_INDEX_FILE),
                               records.class_index_text(plan["class_names"]))
     records.write_json_atomic(plan_path, plan)
     return False
@@ -204,7 +132,7 @@ def _jobs(source, listing, output_dir, options):
     jobs = []
     for split, shards in sorted(listing.shards.items()):
         for i, units in enumerate(shards):
-            jobs.append(ShardJob(source, split, records.shard_name(split, i, len(shards)), tuple(units),
+            jobs.append(work.ShardJob(source, split, records.shard_name(split, i, len(shards)), tuple(units),
                                  output_dir, options))
     return jobs
 
@@ -260,6 +188,11 @@ def _die_with_parent(parent_pid):
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
+def _gfile():
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf.io.gfile
+
+
 def _drop_undecodable(listing):
     """Moves units whose name is not valid UTF-8 (they cannot be stored or listed as text) to listing.skipped."""
     for split, shards in listing.shards.items():
@@ -276,14 +209,24 @@ def _drop_undecodable(listing):
 
 
 def prepare(source, output_dir, options, splits=None, workers=1, overwrite=False, on_shard_done=None,
-            show_progress=True):
+            show_progress=True, runner=None, pipeline_args=()):
     """Prepares `source` into `output_dir` (created if needed); resumes an interrupted run with the same inputs.
 
-    splits: names of the source's splits to prepare (None: all). workers: processes writing shards.
-    on_shard_done(shard_name): called after each shard is published. Returns a `Summary`; raises `DataError`
-    for unusable inputs or when no usable video was written.
+    splits: names of the source's splits to prepare (None: all). workers: processes writing shards (local
+    runner), or the DirectRunner's worker count. runner: None (local worker processes) or one of `RUNNERS`, an
+    Apache Beam runner (`prepare_beam`; needs the `beam` extra) given `pipeline_args`, the runner's own options
+    (e.g. ['--project=p', '--region=r', '--temp_location=gs://b/tmp']). Both runners write the same shards.
+    on_shard_done(shard_name): called after each shard is published (local runner). Returns a `Summary`;
+    raises `DataError` for unusable inputs or when no usable video was written.
     """
     options.check()
+    beam_runner = None
+    if runner is not None:
+        from dvdgan_tf.data import prepare_beam  # pylint: disable=import-outside-toplevel
+        beam_runner = prepare_beam.BeamRunner(runner, pipeline_args, workers)  # fails early without Beam
+    elif pipeline_args:
+        raise DataError(f"runner options {list(pipeline_args)} were given without --runner; name a Beam runner "
+                        f"({', '.join(RUNNERS)}) or leave them out")
     listing = _drop_undecodable(source.listing(options.videos_per_shard))
     if splits:
         unknown = sorted(set(splits) - set(listing.shards))
@@ -297,7 +240,7 @@ def prepare(source, output_dir, options, splits=None, workers=1, overwrite=False
     plan = _plan(source, listing, options)
     _start_or_resume(output_dir, plan, overwrite)
     jobs = _jobs(source, listing, output_dir, options)
-    todo = [job for job in jobs if not _is_complete(output_dir, job.name)]
+    todo = [job for job in jobs if not work.is_complete(job)]
     kept = len(jobs) - len(todo)
     if kept:
         progress.log(f"resuming: {kept} of {len(jobs)} shards are complete and kept")
@@ -310,9 +253,16 @@ def prepare(source, output_dir, options, splits=None, workers=1, overwrite=False
         if on_shard_done:
             on_shard_done(job.name)
 
-    with progress.ProgressBar(sum(len(j.units) for j in todo), enabled=show_progress, unit="input",
-                              description=f"preparing {source.name}") as bar:
-        _run_jobs(todo, workers, on_done, bar)
+    if beam_runner is not None:
+        with progress.ProgressBar(len(todo), enabled=show_progress, unit="shard",
+                                  description=f"preparing {source.name} ({runner})") as bar:
+            beam_runner.run(todo, bar)
+        for job in todo:
+            on_done(job, json.loads(files.read_text(work.shard_paths(job)[1])))
+    else:
+        with progress.ProgressBar(sum(len(j.units) for j in todo), enabled=show_progress, unit="input",
+                                  description=f"preparing {source.name}") as bar:
+            _run_jobs(todo, workers, on_done, bar)
     summary = _finish(output_dir, plan, jobs, listing.skipped)
     summary.shards_written, summary.shards_kept = len(todo), kept
     if not sum(summary.videos.values()):
@@ -327,8 +277,7 @@ def _finish(output_dir, plan, jobs, listing_skipped):
     skipped = [[s.reason, sources.printable(s.source), s.detail] for s in listing_skipped]
     kept_after_error = 0
     for job in jobs:
-        with open(os.path.join(output_dir, job.name + ".json"), encoding="utf-8") as f:
-            stats = json.load(f)
+        stats = json.loads(files.read_text(work.shard_paths(job)[1]))
         split = splits[job.split]
         split["num_videos"] += stats["num_videos"]
         split["frame_counts"].update(stats["frame_counts"])
@@ -342,12 +291,12 @@ def _finish(output_dir, plan, jobs, listing_skipped):
     for split in splits.values():
         split["frame_counts"] = dict(sorted(split["frame_counts"].items(), key=lambda kv: int(kv[0])))
     cell = lambda x: sources.printable(x).replace("\t", " ").replace("\n", " ")
-    records.write_text_atomic(os.path.join(output_dir, records.SKIPPED_FILE),
+    records.write_text_atomic(files.join(output_dir, records.SKIPPED_FILE),
                               "".join("\t".join(cell(x) for x in row) + "\n" for row in skipped))
     videos = {name: split["num_videos"] for name, split in splits.items()}
     if sum(videos.values()):
         options = plan["options"]
-        records.write_json_atomic(os.path.join(output_dir, records.METADATA_FILE), {
+        records.write_json_atomic(files.join(output_dir, records.METADATA_FILE), {
             "format": records.FORMAT_NAME, "version": records.FORMAT_VERSION, "source": plan["source"],
             "settings": plan["settings"], "resolution": options["resolution"],
             "frame_format": options["frame_format"], "jpeg_quality": options["jpeg_quality"],

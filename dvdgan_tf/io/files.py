@@ -292,3 +292,8 @@ def create_exclusive(path, text):
         os.unlink(path)
         raise storage_error(path, e, len(text)) from e
     return True
+
+
+def remove(path):
+    """Deletes the file or folder ``path`` if it exists (best effort: errors are ignored)."""
+    _remove(path)
