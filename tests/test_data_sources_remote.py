@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_video_fixtures import make_kinetics, make_ucf101, pattern_frames, write_video
+from data_video_fixtures import make_kinetics, make_ucf101
 from dvdgan_tf.data import prepare
 from dvdgan_tf.data import records
 from dvdgan_tf.data.sources import common as sources
