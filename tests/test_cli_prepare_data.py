@@ -76,3 +76,31 @@ def test_file_names_that_are_not_utf8_are_skipped_and_listed_escaped(tmp_path):
     meta = json.loads((out / "dataset.json").read_text())
     assert meta["splits"]["train"]["num_videos"] == 2 and meta["skipped"] == {"undecodable_name": 2}
     assert (out / "classes.txt").read_text() == "0 jumping\n1 running\n"
+
+
+def test_beam_direct_runner_with_worker_processes_is_quiet_and_writes_the_data(tmp_path):
+    """--runner=direct with 2 workers: Beam's worker processes print INFO/WARNING logging and TensorFlow's
+    load lines to the inherited stderr; quiet output hides them, keeps the project's lines, and the data is
+    the local runner's (the same dataset.json counts)."""
+    for rel, seed in (("running/a.mp4", 0), ("running/b.avi", 1), ("jumping/c.mp4", 2)):
+        write_video(str(tmp_path / "videos" / rel), pattern_frames(10, 16, 24, seed))
+    write_garbage(str(tmp_path / "videos" / "jumping" / "broken.mp4"))
+    common = [f"--video_dir={tmp_path / 'videos'}", "--source=kinetics600", "--resolution=8", "--min_frames=4",
+              "--videos_per_shard=1", "--workers=2"]
+    beam = run_prepare(*common, f"--output_dir={tmp_path / 'beam'}", "--runner=direct")
+    assert beam.returncode == 0, beam.stderr
+    assert "train 3 videos" in beam.stdout and "1 unreadable" in beam.stdout
+    assert "skipped jumping/broken.mp4 (unreadable)" in beam.stderr and "preparing kinetics600 (direct)" in beam.stderr
+    noisy = [line for line in beam.stderr.replace("\r", "\n").splitlines()
+             if line.startswith(("INFO:", "WARNING:", "I0000", "W0000"))]
+    assert not noisy, noisy
+    local = run_prepare(*common, f"--output_dir={tmp_path / 'local'}")
+    meta = [json.loads((tmp_path / d / "dataset.json").read_text()) for d in ("beam", "local")]
+    assert meta[0]["splits"] == meta[1]["splits"]
+
+
+def test_runner_options_without_a_runner_exit_2(tmp_path):
+    result = run_prepare("--source=kinetics600", f"--video_dir={tmp_path}", f"--output_dir={tmp_path / 'o'}",
+                         "--resolution=8", "--", "--project=p")
+    assert result.returncode != 0 and "options after '--' are for a Beam --runner" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -18,7 +18,9 @@ the runner's own options follow a lone `--`.
 Bad inputs are skipped, logged and listed in OUTPUT_DIR/skipped.tsv; re-running the same command resumes.
 Exit status 0 when usable videos were written, 2 when nothing usable was (or on a usage error).
 """
+import contextlib
 import os
+import re
 
 from dvdgan_tf.cli import common  # noqa: E402  (defines --verbose)
 
@@ -65,6 +67,12 @@ flags.DEFINE_enum("runner", None, ["direct", "dataflow", "flink", "spark"], "Run
 flags.DEFINE_bool("overwrite", False, "Start again in an output_dir that holds another preparation.")
 flags.DEFINE_bool("progress", True, "Show a progress bar on stderr.")
 
+# What Beam's worker processes print that quiet output hides: Python logging lines below ERROR in logging's
+# default format (e.g. "INFO:apache_beam.runners.worker.sdk_worker:Control channel established.") and the lines
+# TensorFlow prints while it loads in each worker.
+BEAM_WORKER_NOISE = re.compile(r"(?:(?:DEBUG|INFO|WARNING):[\w.]*:|"
+                               + common._LOAD_NOISE.pattern + r")[^\r\n]*\n?")  # pylint: disable=protected-access
+
 
 def make_source(source, video_dir=None, splits_dir=None, ucf_split=1, annotations_dir=None, bair_view="image_aux1",
                 tfds_name=None, tfds_data_dir=None, tfds_dir=None, tfds_video_key=None):
@@ -102,6 +110,7 @@ def main(argv):
     # pylint: disable=import-outside-toplevel
     from dvdgan_tf.cli.common import run_reporting_errors
     from dvdgan_tf.data import prepare
+    from dvdgan_tf.io import console
 
     def body():
         for flag in ("source", "output_dir", "resolution"):
@@ -112,9 +121,12 @@ def main(argv):
                              FLAGS.tfds_video_key)
         options = prepare.Options(FLAGS.resolution, FLAGS.frame_format, FLAGS.jpeg_quality, FLAGS.min_frames,
                                   FLAGS.max_frames, FLAGS.videos_per_shard, FLAGS.frame_step)
-        summary = prepare.prepare(source, FLAGS.output_dir, options, splits=FLAGS.splits, workers=FLAGS.workers,
-                                  overwrite=FLAGS.overwrite, show_progress=FLAGS.progress, runner=FLAGS.runner,
-                                  pipeline_args=pipeline_args)
+        quiet_workers = FLAGS.runner and not common.verbose_requested()
+        with console.filtered_stderr(BEAM_WORKER_NOISE) if quiet_workers else contextlib.nullcontext():
+            summary = prepare.prepare(source, FLAGS.output_dir, options, splits=FLAGS.splits,
+                                      workers=FLAGS.workers, overwrite=FLAGS.overwrite,
+                                      show_progress=FLAGS.progress, runner=FLAGS.runner,
+                                      pipeline_args=pipeline_args)
         print(summary.text())
 
     return run_reporting_errors("dvdgan-prepare-data", body)

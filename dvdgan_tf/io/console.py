@@ -58,3 +58,53 @@ def route_logging_around_progress_bars():
         if isinstance(target, logging.StreamHandler) and getattr(target, "stream", None) in (sys.stderr,
                                                                                              sys.__stderr__):
             target.stream = _AroundProgressBars()
+
+
+class filtered_stderr:  # pylint: disable=invalid-name  (used as a context manager, like open)
+    """Within the block, what anything writes to file descriptor 2 (this process, native code and child
+    processes that inherit it) passes through a pipe, where every match of the compiled regex ``noise`` (give
+    it whole lines, newline included) is cut out; the rest reaches the real stderr as it comes, so progress bars
+    keep moving. Text is filtered in pieces that end in a newline or a carriage return (a progress bar redraws
+    its line after a carriage return, so another process's line may follow a bar in one piece)."""
+
+    def __init__(self, noise):
+        self.noise = noise
+        self._saved = self._thread = None
+
+    def __enter__(self):
+        import os  # pylint: disable=import-outside-toplevel
+        import threading  # pylint: disable=import-outside-toplevel
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self._thread = threading.Thread(target=self._pump, args=(read_end,), name="stderr-filter", daemon=True)
+        self._thread.start()
+        return self
+
+    def _pump(self, read_end):
+        import os  # pylint: disable=import-outside-toplevel
+        import re  # pylint: disable=import-outside-toplevel
+        pending = b""
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while True:
+                chunk = pipe.read(65536)
+                if chunk:
+                    pending += chunk
+                pieces = re.split(rb"(?<=[\r\n])", pending)
+                pending = b"" if not chunk else pieces.pop()  # at the end, an unterminated piece goes out too
+                kept = self.noise.sub("", b"".join(pieces).decode("utf-8", "replace"))
+                if kept:
+                    os.write(self._saved, kept.encode("utf-8"))
+                if not chunk:
+                    return
+
+    def __exit__(self, *exc):
+        import os  # pylint: disable=import-outside-toplevel
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)  # closes the pipe's last write end held here; children may hold others
+        self._thread.join(timeout=5.0)
+        if not self._thread.is_alive():  # else a child still holds the pipe: the pump keeps writing there
+            os.close(self._saved)
+        return False
