@@ -12,6 +12,11 @@ the fully resolved configuration (included files too) and, for prepared data, th
 its dataset.json (``metrics.real_data.config_dataset_key``); for --real_npz the file's path, size and time. A
 second evaluation of the same data reads no real data; a changed config or re-prepared data computes new ones.
 Prints the JSON record and writes it to --out.
+
+    dvdgan-eval --export_dir=exports/ucf --metrics=fvd2048_16f --real_npz=real_clips.npz --strategy=mirrored
+
+--strategy=mirrored (the choices of dvdgan-train) splits generation and the I3D / C3D passes over all local GPUs,
+--batch_size clips per replica; the values do not depend on the number of GPUs (``metrics.evaluate``).
 """
 import json
 import os
@@ -37,7 +42,10 @@ flags.DEFINE_string("real_npz_key", None, "The array in --real_npz (default: 'vi
 flags.DEFINE_integer("num_classes", None, "Classes to draw labels from (default: the export's metadata).")
 flags.DEFINE_float("truncation", 0.0, "Truncate z to [-t, t] (0: no truncation).")
 flags.DEFINE_integer("seed", 0, "Seed of z and labels.")
-flags.DEFINE_integer("batch_size", 8, "Clips per generator call and per network call.")
+flags.DEFINE_integer("batch_size", 8, "Clips per generator call and per network call; with --strategy=mirrored, "
+                     "per replica (R replicas process R x batch_size clips at once).")
+common.define_strategy_flag(common.STRATEGY_HELP + " With 'mirrored', generation and the I3D / C3D passes run on "
+                            "every replica, and the metrics do not depend on the replica count.")
 flags.DEFINE_string("i3d", None, "I3D handle: default the built-in Kinetics-400 I3D; or a SavedModel folder "
                     "(dvdgan-export-i3d, i3d-kinetics-600) or a TF-Hub URL ($TFHUB_CACHE_DIR serves it offline).")
 flags.DEFINE_string("c3d_weights", None, "tgan2's conv3d_deepnetA_ucf.npz (UCF-101 IS); default in the cache dir.")
@@ -75,6 +83,9 @@ def evaluate_from_flags():
     from dvdgan_tf.metrics import evaluate  # pylint: disable=import-outside-toplevel
     if not FLAGS.export_dir:
         raise ConfigError("--export_dir (an exported generator) is required.")
+    if FLAGS.batch_size < 1:
+        raise ConfigError(f"--batch_size must be at least 1 (clips per network call, per replica with "
+                          f"--strategy=mirrored), got {FLAGS.batch_size}.")
     batches, dataset_key = real_data(FLAGS.gin_file, FLAGS.gin_param, FLAGS.real_npz, FLAGS.real_npz_key,
                                      FLAGS.real_split, FLAGS.batch_size, FLAGS.seed)
     cache_dir = default_stats_cache_dir() if FLAGS.stats_cache_dir is None else (FLAGS.stats_cache_dir or None)
@@ -82,7 +93,7 @@ def evaluate_from_flags():
     record = evaluate.evaluate_generator(
         FLAGS.export_dir, batches, FLAGS.metrics, num_classes=FLAGS.num_classes, truncation=FLAGS.truncation,
         seed=FLAGS.seed, i3d=FLAGS.i3d, c3d=c3d, stats_cache_dir=cache_dir, dataset_key=dataset_key,
-        batch_size=FLAGS.batch_size, progress=FLAGS.progress)
+        batch_size=FLAGS.batch_size, progress=FLAGS.progress, strategy=common.make_strategy(FLAGS.strategy))
     if FLAGS.out:
         evaluate.write_json(FLAGS.out, record)
     return record

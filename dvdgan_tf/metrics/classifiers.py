@@ -37,10 +37,15 @@ class VideoClassifier:
       identity: a string naming the network and its weights exactly (part of the real-statistics cache key).
       input_size, min_frames: what the network needs.
       has_features: whether 'features' is available.
+      tensor_fn: None, or the same network as a TensorFlow-traceable function of the prepared input (float32
+        tensor [B, T, size, size, 3] in [-1, 1]) -> {'logits': tensor, 'features': tensor (when has_features)}:
+        what evaluation over replicas runs inside ``strategy.run`` (``metrics.evaluate``). A network given only
+        as a host function (numpy out) can be evaluated with the default strategy only.
     """
 
-    def __init__(self, fn, identity, has_features, input_size=224, min_frames=i3d_lib.MIN_FRAMES, batch_size=8):
-        self._fn = fn
+    def __init__(self, fn, identity, has_features, input_size=224, min_frames=i3d_lib.MIN_FRAMES, batch_size=8,
+                 tensor_fn=None):
+        self._fn, self.tensor_fn = fn, tensor_fn
         self.identity, self.has_features = identity, has_features
         self.input_size, self.min_frames, self.batch_size = input_size, min_frames, batch_size
 
@@ -64,13 +69,13 @@ def keras_i3d_classifier(model, identity, batch_size=8):
     """Wraps an InceptionI3d (final endpoint 'Logits') as a VideoClassifier."""
     spec = tf.TensorSpec([None, None, i3d_lib.INPUT_SIZE, i3d_lib.INPUT_SIZE, 3], tf.float32)
 
-    @tf.function(input_signature=[spec])
-    def run(videos):
+    def outputs(videos):
         end_points = model(videos)
         return {"logits": end_points["Logits"], "features": end_points["AvgPool"]}
 
+    run = tf.function(outputs, input_signature=[spec])
     return VideoClassifier(lambda v: {k: t.numpy() for k, t in run(v).items()}, identity, has_features=True,
-                           batch_size=batch_size)
+                           batch_size=batch_size, tensor_fn=outputs)
 
 
 def tfhub_cache_path(handle, cache_dir=None):
@@ -114,15 +119,15 @@ def hub_i3d_classifier(handle, batch_size=8):
         raise ConfigError(f"{handle!r}'s 'default' signature has outputs {sorted(output_keys)}, not 'default'.")
     has_features = "features" in output_keys
 
-    def run(videos):
+    def tensors(videos):
         out = call(videos)
-        result = {"logits": out["default"].numpy()}
-        if has_features:
-            result["features"] = out["features"].numpy()
-        return result
+        return {"logits": out["default"], **({"features": out["features"]} if has_features else {})}
+
+    def run(videos):
+        return {key: value.numpy() for key, value in tensors(videos).items()}
 
     identity = handle if is_url else "savedmodel:" + os.path.abspath(handle)
-    return VideoClassifier(run, identity, has_features=has_features, batch_size=batch_size)
+    return VideoClassifier(run, identity, has_features=has_features, batch_size=batch_size, tensor_fn=tensors)
 
 
 _BUILTIN_CACHE = {}

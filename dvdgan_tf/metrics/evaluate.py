@@ -5,6 +5,7 @@
 once, FVD / FID reduce activations to streaming moments, IS keeps only logits. ``evaluate_generator`` does the
 same for an exported generator (the SavedModel users ship), and ``append_jsonl`` / ``write_json`` store records.
 """
+import contextlib
 import json
 import os
 import time
@@ -15,7 +16,7 @@ import tensorflow as tf
 from dvdgan_tf.export import saved_model as export_lib
 from dvdgan_tf.errors import ConfigError, DataError
 from dvdgan_tf.metrics import c3d as c3d_lib
-from dvdgan_tf.metrics import classifiers, frechet, fvd, inception_score
+from dvdgan_tf.metrics import classifiers, frechet, fvd, inception_score, preprocess
 from dvdgan_tf.metrics import protocols as protocols_lib
 from dvdgan_tf.io import files
 from dvdgan_tf.io.console import ProgressBar
@@ -95,8 +96,7 @@ def _check_protocols(protocols, networks):
 def _real_moments(real_batches, protocols, networks, bar):
     """{protocol name: RunningMoments} of the first num_samples real clips for each protocol."""
     if real_batches is None:
-        raise ConfigError(f"{[p.name for p in protocols]} need real data and no cached statistics exist: give a "
-                          f"dataset (dvdgan-eval --gin_file or --real_npz).")
+        raise _no_real_data(protocols)
     accumulators = [_Accumulator(p, p.num_samples) for p in protocols]
     total = max(p.num_samples for p in protocols)
     seen = 0
@@ -107,9 +107,12 @@ def _real_moments(real_batches, protocols, networks, bar):
         bar.update(seen)
         if all(a.done for a in accumulators):
             return {a.protocol.name: a.moments for a in accumulators}
-    short = [f"{a.protocol.name} needs {a.wanted}" for a in accumulators if not a.done]
-    raise DataError(f"the real data ended after {seen} clips: {'; '.join(short)}. Use a larger dataset (or the "
-                    f"training split, which repeats), or a protocol with fewer samples.")
+    raise _too_little_real(seen, accumulators)
+
+
+def _no_real_data(protocols):
+    return ConfigError(f"{[p.name for p in protocols]} need real data and no cached statistics exist: give a "
+                       f"dataset (dvdgan-eval --gin_file or --real_npz).")
 
 
 def _generated(generate_fn, protocols, networks, batch_size, bar, offset):
@@ -128,6 +131,241 @@ def _generated(generate_fn, protocols, networks, batch_size, bar, offset):
     return {a.protocol.name: a for a in accumulators}
 
 
+# ---- Evaluation over replicas -----------------------------------------------------------------------------------
+# With a tf.distribute strategy, the clips are cut into chunks of ``batch_size`` clips (the per-replica batch):
+# chunk c holds clips c * batch_size ... (c + 1) * batch_size - 1, and each generated clip's z and label depend
+# only on its index and the seed. R replicas run chunks c ... c + R - 1 at once (``strategy.run``); the host
+# collects their outputs and feeds them to the accumulators in chunk order, each chunk's float64 moments merged
+# into the running ones with Chan's formula. Every network call therefore sees the same batch whatever R is, and
+# the same float64 arithmetic follows: a metric does not depend on the replica count.
+
+
+def uses_replicas(strategy):
+    """Whether ``compute_metrics`` takes the replica path for ``strategy``: any strategy but None and the default
+    one (which keeps the host path of before, unchanged)."""
+    return strategy is not None and type(strategy).__name__ != "_DefaultDistributionStrategy"
+
+
+def clip_inputs(start, n, z_dim, num_classes, truncation=0.0, seed=0):
+    """(z [n, z_dim] float32, labels [n] int32) of generated clips start ... start + n - 1.
+
+    Clip i's come from a generator seeded with (seed, i) alone, so a clip is the same whichever chunk and replica
+    make it. z ~ N(0, I), truncated to [-truncation, truncation] when truncation > 0 (values outside redrawn);
+    labels uniform over [0, num_classes).
+    """
+    z, labels = np.empty((n, z_dim), np.float32), np.empty(n, np.int32)
+    for row in range(n):
+        rng = np.random.default_rng([abs(int(seed)), int(seed < 0), start + row])
+        labels[row] = rng.integers(num_classes)
+        values = rng.standard_normal(z_dim)
+        if truncation and truncation > 0:
+            outside = np.abs(values) > truncation
+            while outside.any():
+                values[outside] = rng.standard_normal(int(outside.sum()))
+                outside = np.abs(values) > truncation
+        z[row] = values
+    return z, labels
+
+
+class GeneratedClips:
+    """A generator for evaluation over replicas: generated clips as a function of their index.
+
+    Args:
+      videos_fn: (z [n, z_dim] float32, labels [n] int32) -> videos [n, T, H, W, 3] float in [-1, 1], a
+        TensorFlow-traceable function (it runs inside ``strategy.run``): the generator, or an export's signature.
+      z_dim, num_classes: the generator's. clip_shape: (T, H, W, 3) of its clips.
+      truncation, seed: see ``clip_inputs``.
+    """
+
+    def __init__(self, videos_fn, z_dim, num_classes, clip_shape, truncation=0.0, seed=0):
+        self.videos_fn, self.z_dim, self.num_classes = videos_fn, int(z_dim), int(num_classes)
+        self.clip_shape, self.truncation, self.seed = tuple(clip_shape), float(truncation or 0.0), seed
+
+    def inputs(self, start, n):
+        return clip_inputs(start, n, self.z_dim, self.num_classes, self.truncation, self.seed)
+
+
+def _c3d_tensor_input(videos, mean):
+    """``c3d.c3d_input`` without its eager checks (done on the host first), traceable inside ``strategy.run``."""
+    x = preprocess.to_0_255(videos) / 127.5 - 1.0
+    x = preprocess.resize_frames_tf1(x[..., ::-1], c3d_lib.INPUT_SIZE, align_corners=True)
+    return 128.0 * x + 128.0 - mean
+
+
+def _check_clip_shape(clip_shape, dtype, protocols, networks):
+    """The frame-count checks of the host path (``to_network_input`` / ``c3d_input``) for clips of one shape."""
+    empty = np.zeros((0,) + tuple(clip_shape), dtype)
+    for p in protocols:
+        if p.network == "i3d":
+            preprocess.to_network_input(empty, networks["i3d"].input_size, networks["i3d"].min_frames, p.num_frames)
+        else:
+            c3d_lib.c3d_input(empty, networks["c3d"].mean)
+
+
+def merge_moments(states):
+    """Merges RunningMoments states in the given order (Chan's formula): THE place where moments computed apart
+    come together. One host merges its chunks' moments in chunk order as they arrive (``_Accumulator``); several
+    hosts (MultiWorkerMirroredStrategy, not wired yet) would each merge a contiguous range of chunks and then
+    merge the per-host states here, in host order, after gathering them (``RunningMoments.state``)."""
+    merged = None
+    for state in states:
+        merged = frechet.RunningMoments(state.dim) if merged is None else merged
+        merged.merge(state)
+    return merged
+
+
+class _Replicas:
+    """Runs the generator and the metric networks on per-replica chunks of ``chunk`` clips under ``strategy``."""
+
+    def __init__(self, strategy, chunk, protocols, networks):
+        self.strategy, self.chunk, self.networks = strategy, chunk, networks
+        self.num_replicas = strategy.num_replicas_in_sync
+        self.names = sorted({p.network for p in protocols})
+        for name in self.names:
+            if name == "i3d" and networks["i3d"].tensor_fn is None:
+                raise ConfigError(f"the I3D network {networks['i3d'].identity} runs only on the host and cannot "
+                                  f"run per replica; evaluate with the default strategy, or use the built-in I3D "
+                                  f"or an I3D SavedModel.")
+        self.real_step = self._distributed(self._outputs)
+        self._generated_steps = []
+
+    def _distributed(self, fn):
+        """One tf.function around ``strategy.run(fn)`` (traced once per input shape; a tf.function given to
+        strategy.run directly is wrapped anew, and traced again, at every call)."""
+        return tf.function(lambda *args: self.strategy.run(fn, args=args))
+
+    def _outputs(self, videos):
+        """In replica context: {'range': [min, max] of videos, network name: {'logits': ..., 'features': ...}}."""
+        out = {"range": tf.stack([tf.reduce_min(tf.cast(videos, tf.float32)),
+                                  tf.reduce_max(tf.cast(videos, tf.float32))])}
+        for name in self.names:
+            if name == "i3d":
+                net = self.networks["i3d"]
+                x = 2.0 * preprocess.resize_frames_tf1(preprocess.to_0_255(videos), net.input_size) / 255.0 - 1.0
+                result = net.tensor_fn(x)
+                out["i3d"] = {key: tf.cast(result[key], tf.float32) for key in
+                              (("logits", "features") if net.has_features else ("logits",))}
+            else:
+                c3d = self.networks["c3d"]
+                out["c3d"] = {"logits": tf.cast(c3d.model(_c3d_tensor_input(videos, c3d.mean)), tf.float32)}
+        return out
+
+    def generated_step(self, clips):
+        """The step of a GeneratedClips (kept, with the clips themselves, for the last two seen)."""
+        for known, step in self._generated_steps:
+            if known is clips:
+                return step
+        step = self._distributed(lambda z, labels: self._outputs(clips.videos_fn(z, labels)))
+        self._generated_steps = self._generated_steps[-1:] + [(clips, step)]
+        return step
+
+    def run(self, step, chunk_inputs, num_chunks):
+        """step: ``real_step`` or a ``generated_step``. Yields the host outputs of chunks 0 ... num_chunks - 1, in order. Round k gives replica r chunk
+        k * R + r; replicas past the last chunk run the last chunk again (dropped), so all run the same shapes."""
+        replicas = self.num_replicas
+        for first in range(0, num_chunks, replicas):
+            ids = [min(first + r, num_chunks - 1) for r in range(replicas)]
+            inputs = {c: chunk_inputs(c) for c in sorted(set(ids))}
+            args = tuple(self.strategy.experimental_distribute_values_from_function(
+                lambda ctx, k=k: tf.convert_to_tensor(inputs[ids[ctx.replica_id_in_sync_group]][k])) for k in range(len(inputs[ids[0]])))
+            outputs = step(*args)
+            leaves = [[np.asarray(t) for t in self.strategy.experimental_local_results(v)]
+                      for v in tf.nest.flatten(outputs)]
+            for r in range(min(replicas, num_chunks - first)):
+                chunk = tf.nest.pack_sequence_as(outputs, [leaf[r] for leaf in leaves])
+                for name in self.names:
+                    classifiers.check_outputs(chunk[name], name)
+                yield chunk
+
+
+_REPLICAS = []  # the last few _Replicas with what they were made for: training evaluates the same way every time
+
+
+def _replicas_for(strategy, chunk, protocols, networks):
+    """A _Replicas for these settings, re-used (with its traced functions) when the same objects come again."""
+    key = (strategy, chunk, networks["i3d"], networks["c3d"], tuple(sorted({p.network for p in protocols})))
+    for known, replicas in _REPLICAS:
+        if len(known) == len(key) and all(a is b or a == b for a, b in zip(known, key)):
+            return replicas
+    replicas = _Replicas(strategy, chunk, protocols, networks)
+    _REPLICAS[:] = _REPLICAS[-3:] + [(key, replicas)]
+    return replicas
+
+
+class _RealChunks:
+    """Real clips from batches of any size, cut into chunks of ``size`` clips (the last padded with copies of its
+    last clip; those rows are beyond what any metric takes). Chunks are asked for in order."""
+
+    def __init__(self, real_batches, size, total, protocols, networks):
+        self._iter, self.size, self.total = iter(real_batches), size, total
+        self._protocols, self._networks = protocols, networks
+        self._pending, self._first, self.seen = [], 0, 0  # _first: index of the first clip in _pending
+
+    def __call__(self, c):
+        start, end = c * self.size, min((c + 1) * self.size, self.total)
+        while self._first + sum(len(v) for v in self._pending) < end:
+            try:
+                batch = next(self._iter)
+            except StopIteration:
+                raise _RealDataEnded(self._first + sum(len(v) for v in self._pending)) from None
+            videos = _videos_of(batch)
+            preprocess.check_videos(videos)
+            _check_clip_shape(videos.shape[1:], videos.dtype, self._protocols, self._networks)
+            self._pending.append(videos)
+        held = np.concatenate(self._pending)
+        rows = held[start - self._first:end - self._first]
+        self._pending, self._first = [held[end - self._first:]], end
+        if len(rows) < self.size:
+            rows = np.concatenate([rows, np.repeat(rows[-1:], self.size - len(rows), axis=0)])
+        return (rows,)
+
+
+class _RealDataEnded(Exception):
+    def __init__(self, seen):
+        super().__init__(seen)
+        self.seen = seen
+
+
+def _too_little_real(seen, accumulators):
+    short = [f"{a.protocol.name} needs {a.wanted}" for a in accumulators if a.wanted > seen]
+    return DataError(f"the real data ended after {seen} clips: {'; '.join(short)}. Use a larger dataset (or the "
+                     f"training split, which repeats), or a protocol with fewer samples.")
+
+
+def _real_moments_replicas(real_batches, protocols, networks, bar, replicas):
+    if real_batches is None:
+        raise _no_real_data(protocols)
+    accumulators = [_Accumulator(p, p.num_samples) for p in protocols]
+    total = max(p.num_samples for p in protocols)
+    num_chunks = -(-total // replicas.chunk)
+    chunks = _RealChunks(real_batches, replicas.chunk, total, protocols, networks)
+    try:
+        for c, outputs in enumerate(replicas.run(replicas.real_step, chunks, num_chunks)):
+            for acc in accumulators:
+                acc.add(outputs[acc.protocol.network])
+            bar.update(min((c + 1) * replicas.chunk, total))
+    except _RealDataEnded as ended:
+        raise _too_little_real(ended.seen, accumulators) from None
+    return {a.protocol.name: a.moments for a in accumulators}
+
+
+def _generated_replicas(clips, protocols, networks, bar, offset, replicas):
+    _check_clip_shape(clips.clip_shape, np.float32, protocols, networks)
+    accumulators = [_Accumulator(p, p.num_generated) for p in protocols]
+    total = max(p.num_generated for p in protocols)
+    size = replicas.chunk
+    for c, outputs in enumerate(replicas.run(replicas.generated_step(clips),
+                                             lambda c: clips.inputs(c * size, size), -(-total // size))):
+        lo, hi = (float(v) for v in outputs["range"])
+        if not (lo >= -1 - preprocess.RANGE_TOLERANCE and hi <= 1 + preprocess.RANGE_TOLERANCE):
+            raise DataError(f"the generator made videos with values in [{lo:.4g}, {hi:.4g}]; float videos must "
+                            f"have values in [-1, 1].")
+        for acc in accumulators:
+            acc.add(outputs[acc.protocol.network])
+        bar.update(offset + min((c + 1) * size, total))
+    return {a.protocol.name: a for a in accumulators}
+
+
 def _score(protocol, real, generated):
     """(value, std or None) of one protocol from its accumulated statistics."""
     if protocol.kind in ("fvd", "fid"):
@@ -141,7 +379,7 @@ def _score(protocol, real, generated):
 
 
 def compute_metrics(generate_fn, real_batches, metric_names, i3d=None, c3d=None, stats_cache_dir=None,
-                    dataset_key=None, batch_size=8, progress=True):
+                    dataset_key=None, batch_size=8, progress=True, strategy=None):
     """Computes named metrics of a generator.
 
     Args:
@@ -155,8 +393,12 @@ def compute_metrics(generate_fn, real_batches, metric_names, i3d=None, c3d=None,
       c3d: (weights_path, mean_path) of tgan2's C3D files (None = the cache dir) or a ``c3d.C3DClassifier``.
       stats_cache_dir: where real statistics are cached (None = no cache). dataset_key: a string identifying
         the real data exactly (path, config, split); statistics are cached only when it is given.
-      batch_size: generated clips per generate_fn call.
+      batch_size: generated clips per generate_fn call. Over replicas: clips per replica per network call.
       progress: show a progress bar (clips) with ETA on stderr.
+      strategy: None or the default strategy: the host path (generate_fn called, networks run, on the host).
+        Any other tf.distribute strategy: evaluation over its replicas (see "Evaluation over replicas" above);
+        generate_fn must then be a ``GeneratedClips`` and the I3D network have a ``tensor_fn``. The values do not
+        depend on the replica count (but may differ from the host path's in the last digits, and draw other z).
     Returns:
       {name: value} for every metric, plus {name + '_std': std} for Inception Scores.
     Raises:
@@ -180,13 +422,27 @@ def compute_metrics(generate_fn, real_batches, metric_names, i3d=None, c3d=None,
                 real[p.name] = cached
     total_real = max((p.num_samples for p in pending), default=0)
     total_generated = max(p.num_generated for p in protocols)
+    replicas = None
+    if uses_replicas(strategy) or isinstance(generate_fn, GeneratedClips):
+        if not isinstance(generate_fn, GeneratedClips):
+            raise ConfigError("evaluation over replicas needs the generator as a function of the clip index "
+                              "(metrics.evaluate.GeneratedClips), not a generate_fn(n).")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ConfigError(f"the batch size (clips per replica) must be a positive integer, got {batch_size!r}.")
+        replicas = _replicas_for(strategy or tf.distribute.get_strategy(), batch_size, protocols, networks)
     with ProgressBar(total_real + total_generated, enabled=progress, unit="clip", description="eval") as bar:
         if pending:
-            computed = _real_moments(real_batches, pending, networks, bar)
+            if replicas is None:
+                computed = _real_moments(real_batches, pending, networks, bar)
+            else:
+                computed = _real_moments_replicas(real_batches, pending, networks, bar, replicas)
             for p in pending:
                 cache.save(p, networks["i3d"].identity, dataset_key, computed[p.name])
             real.update(computed)
-        generated = _generated(generate_fn, protocols, networks, batch_size, bar, total_real)
+        if replicas is None:
+            generated = _generated(generate_fn, protocols, networks, batch_size, bar, total_real)
+        else:
+            generated = _generated_replicas(generate_fn, protocols, networks, bar, total_real, replicas)
     results = {}
     for p in protocols:
         value, std = _score(p, real.get(p.name), generated[p.name])
@@ -287,17 +543,25 @@ class _CheckedBatches:
 
 
 def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None, truncation=0.0, seed=0,
-                       i3d=None, c3d=None, stats_cache_dir=None, dataset_key=None, batch_size=8, progress=True):
+                       i3d=None, c3d=None, stats_cache_dir=None, dataset_key=None, batch_size=8, progress=True,
+                       strategy=None):
     """Evaluates an exported generator; returns the JSON-able record (see ``compute_metrics`` for arguments).
+
+    With a strategy (not None or the default), the export and the networks are loaded under its scope and its
+    serving_default signature runs inside ``strategy.run`` on each replica (``GeneratedClips``; batch_size clips
+    per replica).
 
     real_batches may also be a function (num_frames, resolution, num_classes) -> iterable of batches, called with
     the export's clip length, resolution and class count only if real statistics must be computed.
 
     Record: {'metrics': {name: value, name_std: ...}, 'protocols': {...}, 'networks': {...}, 'export_dir',
-    'step' (from the export's metadata, or None), 'num_classes', 'truncation', 'seed', 'dataset', 'seconds'}.
+    'step' (from the export's metadata, or None), 'num_classes', 'truncation', 'seed', 'dataset', 'replicas' (how many
+    replicas ran it; the values do not depend on it), 'seconds'}.
     """
     start = time.time()
-    loaded = load_export(export_dir)
+    scope = strategy.scope if uses_replicas(strategy) else contextlib.nullcontext  # networks' variables per replica
+    with scope():
+        loaded = load_export(export_dir)
     generate, num_classes = export_generate_fn(loaded, num_classes, truncation, seed)
     protocols = protocols_lib.parse_metric_list(metric_names)
     num_frames, resolution = _metadata(loaded, "num_frames"), _metadata(loaded, "resolution")
@@ -317,16 +581,23 @@ def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None,
         real_batches = _LazyBatches(real_batches, num_frames, resolution, num_classes)
     elif real_batches is not None:
         real_batches = _CheckedBatches(real_batches, clip_shape)
-    i3d_net = _resolve_i3d(i3d) if any(p.network == "i3d" for p in protocols) else None
-    c3d_net = _resolve_c3d(c3d) if any(p.network == "c3d" for p in protocols) else None
+    with scope():
+        i3d_net = _resolve_i3d(i3d) if any(p.network == "i3d" for p in protocols) else None
+        c3d_net = _resolve_c3d(c3d) if any(p.network == "c3d" for p in protocols) else None
+    if uses_replicas(strategy):
+        signature = loaded.signatures["serving_default"]
+        generate = GeneratedClips(
+            lambda z, labels: signature(z=z, label=labels, truncation=tf.constant(float(truncation or 0.0)))["video"],
+            signature.structured_input_signature[1]["z"].shape[-1], num_classes, clip_shape, truncation, seed)
     values = compute_metrics(generate, real_batches, metric_names, i3d=i3d_net, c3d=c3d_net,
                              stats_cache_dir=stats_cache_dir, dataset_key=dataset_key, batch_size=batch_size,
-                             progress=progress)
+                             progress=progress, strategy=strategy)
     record = {"metrics": values}
     record.update(describe(metric_names, i3d_net and i3d_net.identity, c3d_net and c3d_net.identity))
     record.update({"export_dir": os.path.abspath(export_dir), "step": _metadata(loaded, "step"),
                    "num_classes": int(num_classes), "truncation": float(truncation or 0.0), "seed": seed,
-                   "dataset": dataset_key, "seconds": round(time.time() - start, 1)})
+                   "dataset": dataset_key, "replicas": strategy.num_replicas_in_sync if strategy else 1,
+                   "seconds": round(time.time() - start, 1)})
     return record
 
 

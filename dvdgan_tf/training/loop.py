@@ -307,7 +307,7 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
                                  export_every=export_every, export_at_end=export_at_end,
                                  accuracy=(class_accuracy_every, class_accuracy_classifier_steps,
                                            class_accuracy_samples_per_class),
-                                 metrics=(metrics_every, list(metrics), metrics_batch_size, metrics_i3d))
+                                 metrics=(metrics_every, list(metrics), metrics_batch_size, metrics_i3d, strategy))
         speed = _SpeedLog(start, global_batch_size * d_steps_per_g_step, g_learning_rate, d_learning_rate)
         with ProgressBar(num_steps, start, enabled=progress) as bar:
             while step < num_steps and stop.signal is None:
@@ -339,7 +339,7 @@ class _Monitors:
     """Everything a run does at intervals besides training: GIF samples, exports, class accuracy, metrics.
 
     samples: (every, per_class, max_classes). accuracy: (every, classifier_steps, samples_per_class).
-    metrics: (every, protocol names, batch_size, i3d handle). An interval of 0 turns a monitor off; each one
+    metrics: (every, protocol names, batch_size, i3d handle, strategy). An interval of 0 turns a monitor off; each one
     also runs at the end of a finished run. Call inside the run's summary writer.
     """
 
@@ -354,7 +354,7 @@ class _Monitors:
         self.metrics_every, self.metrics = metrics[0], None
         if metrics[0] and metrics[1]:
             self.metrics = MetricsMonitor(generator, dataset_fn, model_dir, metrics[1], config_text, seed,
-                                          metrics[2], metrics[3])
+                                          metrics[2], metrics[3], strategy=metrics[4])
 
     def after_step(self, step):
         if self.sample_every and step % self.sample_every == 0:

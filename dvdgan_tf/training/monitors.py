@@ -1,5 +1,7 @@
 """What a training run shows and ships from its EMA generator: GIF sample grids, class accuracy, the named
 evaluation metrics (FVD, FID, IS), SavedModels."""
+import contextlib
+
 import gin
 import numpy as np
 import tensorflow as tf
@@ -78,15 +80,29 @@ class MetricsMonitor:
     resolved configuration and, for prepared data, the data folder's absolute path and dataset.json content,
     looked at again at every evaluation; the same key function as dvdgan-eval). Generated clips use fixed z and
     uniform labels drawn from ``seed``, the same at every evaluation.
+
+    strategy: the training loop's. Under one with replicas (not None or the default), generation and I3D run on
+    every replica (``evaluate.GeneratedClips``; batch_size clips per replica) and the values do not depend on
+    the replica count. i3d_handle may also be a loaded ``classifiers.VideoClassifier``.
     """
 
     def __init__(self, generator, dataset_fn, model_dir, metric_names, config_text, seed, batch_size=8,
-                 i3d_handle=None):
+                 i3d_handle=None, strategy=None):
         self.generator, self.dataset_fn, self.model_dir = generator, dataset_fn, model_dir
         self.metric_names, self.seed, self.batch_size = metric_names, seed, batch_size
+        self.strategy = strategy if evaluate.uses_replicas(strategy) else None
         needs_i3d = "i3d" in evaluate.describe(metric_names)["networks"]
-        self.i3d = classifiers.load_i3d(i3d_handle) if needs_i3d else None
+        self.i3d = None
+        if needs_i3d:
+            with self.strategy.scope() if self.strategy else contextlib.nullcontext():  # I3D's variables per replica
+                self.i3d = (i3d_handle if isinstance(i3d_handle, classifiers.VideoClassifier)
+                            else classifiers.load_i3d(i3d_handle))
         self.config_text = config_text
+        if self.strategy:  # clip i's z and label depend on i and the seed only, whichever replica makes it
+            g = generator
+            self.clips = evaluate.GeneratedClips(lambda z, labels: g(z, labels, training=False), g.z_dim,
+                                                 g.num_classes, (g.num_frames, g.resolution, g.resolution, 3),
+                                                 seed=seed)
 
     def dataset_key(self):
         """The real-statistics key of the run's evaluation data now (see the class docstring)."""
@@ -110,11 +126,14 @@ class MetricsMonitor:
             return videos
 
         g = self.generator
+        if self.strategy:
+            generate = self.clips
         real = self.dataset_fn(batch_size=self.batch_size, num_frames=g.num_frames, resolution=g.resolution,
                                num_classes=g.num_classes, training=False, seed=self.seed)
         values = evaluate.compute_metrics(generate, real, self.metric_names, i3d=self.i3d,
                                           stats_cache_dir=files.join(self.model_dir, STATS_DIR),
-                                          dataset_key=self.dataset_key(), batch_size=self.batch_size)
+                                          dataset_key=self.dataset_key(), batch_size=self.batch_size,
+                                          strategy=self.strategy)
         record = {"step": step, "values": values,
                   **evaluate.describe(self.metric_names, self.i3d.identity if self.i3d else None)}
         evaluate.append_jsonl(files.join(self.model_dir, METRICS_FILE), record)
