@@ -54,12 +54,13 @@ def preparation_commands(data_dir, resolution):
 
 def load_metadata(data_dir, resolution, num_classes, split, frame_stride=1):
     """dataset.json of `data_dir` after checking it against the config; raises `DataError` naming the fix."""
-    meta = records.read_metadata(data_dir) if os.path.isdir(data_dir) else None
+    exists = tf.io.gfile.isdir(data_dir)
+    meta = records.read_metadata(data_dir) if exists else None
     if meta is None:
-        if os.path.isfile(os.path.join(data_dir, records.PLAN_FILE)):
+        if tf.io.gfile.exists(files.join(data_dir, records.PLAN_FILE)):
             raise DataError(f"the preparation of {data_dir!r} is incomplete (it has {records.PLAN_FILE} but no "
                             f"{records.METADATA_FILE}): re-run the same dvdgan-prepare-data command to resume it")
-        what = "does not exist" if not os.path.isdir(data_dir) else f"holds no prepared data ({records.METADATA_FILE})"
+        what = "does not exist" if not exists else f"holds no prepared data ({records.METADATA_FILE})"
         raise DataError(f"data directory {data_dir!r} {what}. Prepare it with one of:\n"
                         + preparation_commands(data_dir, resolution)
                         + "\nand point the config at it: --gin_param=\"prepared_videos.data_dir = '<dir>'\"")
@@ -315,7 +316,7 @@ def _training_examples(data_dir, meta, splits, needed, seed, input_context, star
 
 def _evaluation_examples(data_dir, meta, splits, needed, input_context, cycle_length, deterministic):
     """One pass over the parsed videos with at least `needed` frames, in shard order, this pipeline's part."""
-    paths = [os.path.join(data_dir, s["file"]) for name in splits for s in meta["splits"][name]["shards"]]
+    paths = [files.join(data_dir, s["file"]) for name in splits for s in meta["splits"][name]["shards"]]
     paths, shard_elements = _shard_files(paths, input_context)
     ds = tf.data.Dataset.from_tensor_slices(paths)
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle_length, len(paths)),

@@ -19,7 +19,6 @@ A prepared data directory holds:
 - `skipped.tsv`: every skipped input with its reason (`reason<TAB>source<TAB>detail`).
 """
 import json
-import os
 
 import numpy as np
 
@@ -125,33 +124,32 @@ def class_index_text(class_names):
 def read_class_index(data_dir):
     """Class names of a prepared data directory, from its classes.txt; `names[label]` is label's class.
     Raises `DataError` when the file is missing or malformed."""
-    path = os.path.join(data_dir, CLASS_INDEX_FILE)
-    if not os.path.isfile(path):
+    path = files.join(data_dir, CLASS_INDEX_FILE)
+    if not _tf().io.gfile.exists(path):
         raise DataError(f"{path} not found: {data_dir!r} is not a prepared data directory (make one with "
                         "dvdgan-prepare-data)")
     names = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            index, _, name = line.partition(" ")
-            if not index.isdigit() or int(index) != len(names) or not name:
-                raise DataError(f"{path}, line {line_no}: expected '{len(names)} <class name>', got {line!r}")
-            names.append(name)
+    for line_no, line in enumerate(files.read_text(path).splitlines(keepends=True), 1):
+        line = line.rstrip("\n")
+        if not line:
+            continue
+        index, _, name = line.partition(" ")
+        if not index.isdigit() or int(index) != len(names) or not name:
+            raise DataError(f"{path}, line {line_no}: expected '{len(names)} <class name>', got {line!r}")
+        names.append(name)
     return names
 
 
 def read_metadata(data_dir):
     """The parsed dataset.json of a prepared data directory, or None when it has none.
     Raises `DataError` when it is unreadable or of another format version."""
-    path = os.path.join(data_dir, METADATA_FILE)
-    if not os.path.isfile(path):
+    path = files.join(data_dir, METADATA_FILE)
+    tf = _tf()
+    if not tf.io.gfile.exists(path):
         return None
     try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, ValueError) as e:
+        meta = json.loads(files.read_text(path))
+    except (OSError, ValueError, tf.errors.OpError) as e:
         raise DataError(f"cannot read {path}: {e}; re-run dvdgan-prepare-data for this directory") from e
     if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
         raise DataError(f"{path} is not a {FORMAT_NAME} version {FORMAT_VERSION} file (found "
