@@ -34,11 +34,13 @@ SOURCES = ("ucf101", "kinetics600", "bair", "tfds")
 flags.DEFINE_enum("source", None, SOURCES, "Raw data kind: ucf101 (class folders of .avi + split lists), "
                   "kinetics600 (clips + annotation CSVs, or class folders), bair (original TFRecords), tfds (a "
                   "prepared TFDS video dataset).")
-flags.DEFINE_string("output_dir", None, "Prepared data directory to write (prepared_videos.data_dir).")
+flags.DEFINE_string("output_dir", None, "Prepared data directory to write (prepared_videos.data_dir); local "
+                    "or gs://.")
 flags.DEFINE_integer("resolution", None, "Short side of the stored frames in pixels: the config's RESOLUTION "
                      "(larger also works; training then resizes on the fly).")
 flags.DEFINE_string("video_dir", None, "ucf101: the UCF-101 folder of class folders; kinetics600: folder holding "
-                    "the clips (searched recursively) or class folders; bair: the softmotion30_44k folder.")
+                    "the clips (searched recursively) or class folders; bair: the softmotion30_44k folder. Input folders may "
+                    "be local or gs://.")
 flags.DEFINE_string("splits_dir", None, "ucf101: the ucfTrainTestlist folder (classInd.txt, trainlist0N.txt, "
                     "testlist0N.txt).")
 flags.DEFINE_integer("ucf_split", 1, "ucf101: official split 1, 2 or 3.")
