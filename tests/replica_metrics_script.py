@@ -15,7 +15,6 @@ I3D at 224x224 costs seconds per clip on 2 CPU cores, and what is under test is 
 import json
 import os
 import sys
-import time
 
 import tensorflow as tf
 
@@ -55,9 +54,6 @@ def tiny_classifier():
                                        batch_size=64, tensor_fn=tensors)
 
 
-START = time.time()
-
-
 def main(out_dir):
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2, devices
@@ -79,7 +75,6 @@ def main(out_dir):
                                  batch_size=BATCH, i3d_handle=net, strategy=strategy)
         result[f"eval_{n}"] = dict(record["metrics"], replicas=record["replicas"])
         result[f"monitor_{n}"] = monitor.measure(1)
-        print(n, time.time() - START, file=sys.stderr)
 
     # Directly: the same clips (clip_inputs), all at once through the export and the network, moments in numpy.
     loaded = evaluate.load_export(export_dir)

@@ -4,6 +4,8 @@
 ``protocols``) in one pass over the real data and one over the generated clips: each network sees each clip
 once, FVD / FID reduce activations to streaming moments, IS keeps only logits. ``evaluate_generator`` does the
 same for an exported generator (the SavedModel users ship), and ``append_jsonl`` / ``write_json`` store records.
+Given a tf.distribute strategy, both run over its replicas with values independent of the replica count (see
+"Evaluation over replicas" below).
 """
 import contextlib
 import json
@@ -260,15 +262,18 @@ class _Replicas:
         return step
 
     def run(self, step, chunk_inputs, num_chunks):
-        """step: ``real_step`` or a ``generated_step``. Yields the host outputs of chunks 0 ... num_chunks - 1, in order. Round k gives replica r chunk
-        k * R + r; replicas past the last chunk run the last chunk again (dropped), so all run the same shapes."""
+        """step: ``real_step`` or a ``generated_step``. Yields the host outputs of chunks 0 ... num_chunks - 1,
+        in order. Round k gives replica r chunk k * R + r; replicas past the last chunk run the last chunk again
+        (dropped), so all run the same shapes."""
         replicas = self.num_replicas
         for first in range(0, num_chunks, replicas):
             ids = [min(first + r, num_chunks - 1) for r in range(replicas)]
             inputs = {c: chunk_inputs(c) for c in sorted(set(ids))}
             args = tuple(self.strategy.experimental_distribute_values_from_function(
-                lambda ctx, k=k: tf.convert_to_tensor(inputs[ids[ctx.replica_id_in_sync_group]][k])) for k in range(len(inputs[ids[0]])))
+                lambda ctx, k=k: tf.convert_to_tensor(inputs[ids[ctx.replica_id_in_sync_group]][k]))
+                for k in range(len(inputs[ids[0]])))
             outputs = step(*args)
+            # To the host, replica by replica (multi-host: only this host's replicas; see merge_moments).
             leaves = [[np.asarray(t) for t in self.strategy.experimental_local_results(v)]
                       for v in tf.nest.flatten(outputs)]
             for r in range(min(replicas, num_chunks - first)):
