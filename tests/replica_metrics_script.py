@@ -4,7 +4,7 @@ initialises, which the pytest process has already done.
     python tests/replica_metrics_script.py OUT_DIR
 
 Splits the CPU into 2 logical devices, exports a tiny generator, and evaluates it against a fixed real set with
-MirroredStrategy over 1 device and over 2 devices (dvdgan-eval's path, ``evaluate_generator``), and with the
+no strategy (the host path), MirroredStrategy over 1 device and over 2 devices (dvdgan-eval's path, ``evaluate_generator``), and with the
 training-time MetricsMonitor over 1 and 2 devices; also computes the same metrics directly (no strategy, no
 chunks: every clip through the networks in one batch, numpy moments). Prints one JSON object.
 
@@ -67,8 +67,8 @@ def main(out_dir):
     real = np.random.default_rng(0).integers(0, 256, (11, 9, 16, 16, 3), dtype=np.uint8)
     real_batches = [(real[i:i + 3], np.zeros(len(real[i:i + 3]), np.int32)) for i in range(0, 11, 3)]
     result = {}
-    for n in (1, 2):
-        strategy = tf.distribute.MirroredStrategy(devices[:n])
+    for n in (0, 1, 2):  # 0: no strategy (the host path)
+        strategy = tf.distribute.MirroredStrategy(devices[:n]) if n else None
         record = evaluate.evaluate_generator(export_dir, real_batches, METRICS, i3d=net, seed=5, batch_size=BATCH,
                                              progress=False, strategy=strategy)
         monitor = MetricsMonitor(g, moving_shapes, os.path.join(out_dir, f"run{n}"), METRICS, "config", seed=5,

@@ -181,10 +181,23 @@ class GeneratedClips:
 
     def __init__(self, videos_fn, z_dim, num_classes, clip_shape, truncation=0.0, seed=0):
         self.videos_fn, self.z_dim, self.num_classes = videos_fn, int(z_dim), int(num_classes)
-        self.clip_shape, self.truncation, self.seed = tuple(clip_shape), float(truncation or 0.0), seed
+        self.clip_shape = None if clip_shape is None else tuple(clip_shape)
+        self.truncation, self.seed = float(truncation or 0.0), seed
 
     def inputs(self, start, n):
         return clip_inputs(start, n, self.z_dim, self.num_classes, self.truncation, self.seed)
+
+    def sequential(self):
+        """generate_fn(n) for the host path (no strategy): the next n clips, counting on from clip 0 across
+        calls: the same clips, with the same z and labels, as evaluation over replicas makes."""
+        count = [0]
+
+        def generate(n):
+            z, labels = self.inputs(count[0], n)
+            count[0] += n
+            return self.videos_fn(tf.constant(z), tf.constant(labels))
+
+        return generate
 
 
 def _c3d_tensor_input(videos, mean):
@@ -427,13 +440,14 @@ def compute_metrics(generate_fn, real_batches, metric_names, i3d=None, c3d=None,
                 real[p.name] = cached
     total_real = max((p.num_samples for p in pending), default=0)
     total_generated = max(p.num_generated for p in protocols)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ConfigError(f"the batch size (clips per network call, per replica over replicas) must be a positive "
+                          f"integer, got {batch_size!r}.")
     replicas = None
     if uses_replicas(strategy) or isinstance(generate_fn, GeneratedClips):
         if not isinstance(generate_fn, GeneratedClips):
             raise ConfigError("evaluation over replicas needs the generator as a function of the clip index "
                               "(metrics.evaluate.GeneratedClips), not a generate_fn(n).")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ConfigError(f"the batch size (clips per replica) must be a positive integer, got {batch_size!r}.")
         replicas = _replicas_for(strategy or tf.distribute.get_strategy(), batch_size, protocols, networks)
     with ProgressBar(total_real + total_generated, enabled=progress, unit="clip", description="eval") as bar:
         if pending:
@@ -483,13 +497,13 @@ def _metadata(loaded, name):
 
 
 def export_generate_fn(loaded, num_classes=None, truncation=0.0, seed=0):
-    """generate_fn(n) for an exported generator: z and labels drawn here, reproducibly from ``seed``.
+    """generate_fn(n) for an exported generator: clip i's z and label are ``clip_inputs``' (a function of i and
+    ``seed`` only, as over replicas), so the host path and every replica count score the same clips.
 
     z: N(0, I), or N(0, I) truncated to [-truncation, truncation] when truncation > 0 (also passed to the
     signature, which clips to the same range). Labels: uniform over [0, num_classes) (num_classes read from the
     export's metadata when not given). Returns the signature's float 'video' in [-1, 1].
     """
-    from dvdgan_tf.nets.generator import sample_latents  # pylint: disable=import-outside-toplevel
     signature = loaded.signatures["serving_default"]
     inputs = signature.structured_input_signature[1]
     if set(inputs) != {"z", "label", "truncation"}:
@@ -498,17 +512,10 @@ def export_generate_fn(loaded, num_classes=None, truncation=0.0, seed=0):
     num_classes = num_classes or _metadata(loaded, "num_classes")
     if not num_classes:
         raise ConfigError("the export does not record its number of classes; pass num_classes (--num_classes).")
-    rng = np.random.default_rng(seed)
-    calls = [0]
-
-    def generate(n):
-        z = sample_latents(n, z_dim, truncation if truncation and truncation > 0 else None,
-                           seed=tf.constant([seed, calls[0]], tf.int32))
-        calls[0] += 1
-        labels = tf.constant(rng.integers(0, num_classes, size=n), tf.int32)
-        return signature(z=z, label=labels, truncation=tf.constant(float(truncation or 0.0)))["video"]
-
-    return generate, num_classes
+    clips = GeneratedClips(
+        lambda z, labels: signature(z=z, label=labels, truncation=tf.constant(float(truncation or 0.0)))["video"],
+        z_dim, num_classes, None, truncation, seed)
+    return clips.sequential(), num_classes
 
 
 class _LazyBatches:

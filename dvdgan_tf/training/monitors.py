@@ -98,36 +98,20 @@ class MetricsMonitor:
                 self.i3d = (i3d_handle if isinstance(i3d_handle, classifiers.VideoClassifier)
                             else classifiers.load_i3d(i3d_handle))
         self.config_text = config_text
-        if self.strategy:  # clip i's z and label depend on i and the seed only, whichever replica makes it
-            g = generator
-            self.clips = evaluate.GeneratedClips(lambda z, labels: g(z, labels, training=False), g.z_dim,
-                                                 g.num_classes, (g.num_frames, g.resolution, g.resolution, 3),
-                                                 seed=seed)
+        # Clip i's z and label depend on i and the seed only, whichever replica (or the host) makes it.
+        g = generator
+        self.clips = evaluate.GeneratedClips(lambda z, labels: g(z, labels, training=False), g.z_dim,
+                                             g.num_classes, (g.num_frames, g.resolution, g.resolution, 3),
+                                             seed=seed)
 
     def dataset_key(self):
         """The real-statistics key of the run's evaluation data now (see the class docstring)."""
         return real_data.config_dataset_key(self.config_text, self.dataset_fn, training=False, seed=self.seed)
 
-    def _generate(self, n, offset):
-        """n generated clips [n, T, H, W, 3] in [-1, 1]; clip i always uses the same z and label."""
-        g = self.generator
-        key = tf.constant([self.seed, 90000 + offset])
-        z = sample_latents(n, g.z_dim, seed=key)
-        labels = tf.random.stateless_uniform([n], key + 1, maxval=g.num_classes, dtype=tf.int32)
-        return g(z, labels, training=False)
-
     def measure(self, step):
         """Computes every metric at ``step``; returns {name: value}."""
-        offset = [0]
-
-        def generate(n):
-            videos = self._generate(n, offset[0])
-            offset[0] += 1
-            return videos
-
         g = self.generator
-        if self.strategy:
-            generate = self.clips
+        generate = self.clips if self.strategy else self.clips.sequential()
         real = self.dataset_fn(batch_size=self.batch_size, num_frames=g.num_frames, resolution=g.resolution,
                                num_classes=g.num_classes, training=False, seed=self.seed)
         values = evaluate.compute_metrics(generate, real, self.metric_names, i3d=self.i3d,
