@@ -73,13 +73,13 @@ def test_clip_inputs_depend_on_the_clip_index_and_seed_only():
     assert np.abs(truncated).max() <= 0.5 and np.abs(truncated).max() > 0.4
 
 
-def test_traceable_c3d_input_matches_c3d_input():
+def test_c3d_input_traces_inside_a_tf_function_and_matches_the_eager_one():
     rng = np.random.default_rng(1)
     mean = c3d.mean_clip(rng.uniform(0, 255, (3, 16, 128, 128)))
     for videos in (rng.integers(0, 256, (2, 16, 20, 24, 3), dtype=np.uint8),
                    rng.uniform(-1, 1, (2, 16, 20, 24, 3)).astype(np.float32)):
         expected = c3d.c3d_input(videos, mean).numpy()
-        traced = tf.function(lambda v: evaluate._c3d_tensor_input(v, tf.constant(mean)))(tf.constant(videos))
+        traced = tf.function(lambda v: c3d.c3d_input_tensor(v, tf.constant(mean)))(tf.constant(videos))
         np.testing.assert_allclose(traced.numpy(), expected, rtol=1e-5, atol=1e-3)
 
 

@@ -122,6 +122,12 @@ def c3d_input(videos, mean):
     videos = preprocess.check_videos(videos)
     if videos.shape[1] != NUM_FRAMES:
         raise DataError(f"the C3D Inception Score is defined on {NUM_FRAMES}-frame clips, got {videos.shape[1]}.")
+    return c3d_input_tensor(videos, mean)
+
+
+def c3d_input_tensor(videos, mean):
+    """``c3d_input`` without its eager checks (the caller does them first): traceable, e.g. inside
+    ``strategy.run``."""
     x = preprocess.to_0_255(videos) / 127.5 - 1.0  # [-1, 1]
     x = preprocess.resize_frames_tf1(x[..., ::-1], INPUT_SIZE, align_corners=True)
     return 128.0 * x + 128.0 - mean

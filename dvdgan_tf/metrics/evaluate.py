@@ -200,13 +200,6 @@ class GeneratedClips:
         return generate
 
 
-def _c3d_tensor_input(videos, mean):
-    """``c3d.c3d_input`` without its eager checks (done on the host first), traceable inside ``strategy.run``."""
-    x = preprocess.to_0_255(videos) / 127.5 - 1.0
-    x = preprocess.resize_frames_tf1(x[..., ::-1], c3d_lib.INPUT_SIZE, align_corners=True)
-    return 128.0 * x + 128.0 - mean
-
-
 def _check_clip_shape(clip_shape, dtype, protocols, networks):
     """The frame-count checks of the host path (``to_network_input`` / ``c3d_input``) for clips of one shape."""
     empty = np.zeros((0,) + tuple(clip_shape), dtype)
@@ -262,7 +255,7 @@ class _Replicas:
                               (("logits", "features") if net.has_features else ("logits",))}
             else:
                 c3d = self.networks["c3d"]
-                out["c3d"] = {"logits": tf.cast(c3d.model(_c3d_tensor_input(videos, c3d.mean)), tf.float32)}
+                out["c3d"] = {"logits": tf.cast(c3d.model(c3d_lib.c3d_input_tensor(videos, c3d.mean)), tf.float32)}
         return out
 
     def generated_step(self, clips):
