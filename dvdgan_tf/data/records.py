@@ -83,7 +83,8 @@ def video_example(frames, label, source, fps, frame_format="jpeg", jpeg_quality=
         "source": tf.train.Feature(bytes_list=tf.train.BytesList(
             value=[str(source).encode("utf-8", "surrogateescape")])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic: map entries in key order, so the bytes do not depend on the process (hash seed)
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def shard_name(split, index, num_shards):
