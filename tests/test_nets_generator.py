@@ -52,8 +52,12 @@ def test_truncated_latents_are_bounded_and_reproducible():
     np.testing.assert_array_equal(z.numpy(), sample_latents(64, 120, truncation=0.5, seed=seed).numpy())
     free = sample_latents(64, 120, seed=seed).numpy()
     assert np.abs(free).max() > 1.5  # untruncated draws do exceed the bound
-    with pytest.raises(ValueError, match="truncation must be positive"):
-        sample_latents(2, 120, truncation=0.0)
+    # 0 means no truncation, as on every command line (it used to be refused here only).
+    np.testing.assert_array_equal(sample_latents(64, 120, truncation=0.0, seed=seed).numpy(), free)
+    scaled = sample_latents(64, 120, truncation=0.5, seed=seed, convention="scaled").numpy()
+    assert 0.5 < np.abs(scaled).max() <= 1.0  # 'scaled': 0.5 * truncnorm(-2, 2)
+    with pytest.raises(ValueError, match="truncation must be a finite number >= 0"):
+        sample_latents(2, 120, truncation=-1.0)
 
 
 def test_wrong_z_size_is_a_clear_error():

@@ -11,6 +11,7 @@ from dvdgan_tf.nets.input_checks import check_labels, check_settings
 from dvdgan_tf.nets.layer_tracking import track
 from dvdgan_tf.nets.normalization import ConditionalBatchNorm
 from dvdgan_tf.nets.spectral_norm import SNConv, SNDense, SNEmbedding
+from dvdgan_tf.nets import truncation as truncation_lib
 
 LAYOUTS = ("v2", "v1")
 
@@ -98,19 +99,14 @@ class Generator(keras.Model):
         return tf.cast(tf.tanh(self.out_conv(x, training=training)), tf.float32)
 
 
-def sample_latents(batch_size, z_dim=120, truncation=None, seed=None):
-    """Draws z [batch_size, z_dim] float32 from N(0, I), or from N(0, I) truncated to [-truncation, truncation].
+def sample_latents(batch_size, z_dim=120, truncation=None, seed=None, convention=truncation_lib.RESAMPLE):
+    """Draws z [batch_size, z_dim] float32 from N(0, I), or truncated by ``truncation_lib.latents`` (convention
+    'resample': N(0, I) truncated to [-t, t]; 'scaled': t * truncnorm(-2, 2)). truncation None or 0: none.
 
     seed: None (stateful random op) or a [2] int tensor for a stateless, reproducible draw.
     """
     seed = tf.random.uniform([2], maxval=2 ** 31 - 1, dtype=tf.int32) if seed is None else seed
-    shape = [batch_size, z_dim]
-    if truncation is None:
-        return tf.random.stateless_normal(shape, seed)
-    if truncation <= 0:
-        raise ValueError(f"truncation must be positive (or None for no truncation), got {truncation}.")
-    return tf.random.stateless_parameterized_truncated_normal(
-        shape, seed, means=0.0, stddevs=1.0, minvals=-truncation, maxvals=truncation)
+    return truncation_lib.latents([batch_size, z_dim], seed, convention, truncation)
 
 
 @gin.configurable("G", denylist=["kernel_initializer"])
