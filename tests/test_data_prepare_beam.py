@@ -138,3 +138,21 @@ def test_beam_prepares_to_remote_storage_and_training_reads_it_there(collections
                  for d in (remote, local)]
         np.testing.assert_array_equal(clips[0][0].numpy(), clips[1][0].numpy())
         np.testing.assert_array_equal(clips[0][1].numpy(), clips[1][1].numpy())
+
+
+class _FailingSource(UCF101Source):
+    """UCF-101 whose reads fail with an error that is not a bad input (e.g. a lost connection)."""
+
+    def read(self, unit, short_side, max_frames):
+        raise RuntimeError("connection to the storage lost")
+
+
+def test_a_failing_pipeline_is_one_line_and_keeps_nothing_partial(collections, tmp_path):
+    good = collections["ucf101"]
+    source, out = _FailingSource(good.video_dir, good.splits_dir), str(tmp_path / "out")
+    with pytest.raises(DataError, match=r"the direct pipeline failed \(.*connection to the storage lost.*\).*"
+                                        r"re-run the same command") as raised:
+        prepare.prepare(source, out, OPTIONS, show_progress=False, runner="direct")
+    assert "\n" not in str(raised.value)
+    assert not [n for n in os.listdir(out) if n.endswith((".tfrecord", ".json")) and n[0] in "tv" or n[0] == "."]
+    assert not os.path.exists(os.path.join(out, records.METADATA_FILE))

@@ -149,6 +149,13 @@ class BeamRunner:
                      | "DecodeResizeEncode" >> beam.Map(_ProcessUnit(shards))
                      | "GroupByShard" >> beam.GroupByKey()
                      | "WriteShard" >> beam.Map(_WriteShard(shards)))
+        except Exception as e:  # the runner's own errors (options it refuses, a job that failed, no job server)
+            if isinstance(e, DataError):
+                raise
+            detail = "; ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+            raise DataError(f"the {self.runner} pipeline failed ({type(e).__name__}: {detail[:600]}); fix that "
+                            f"(--verbose shows the traceback) and re-run the same command: shards already "
+                            f"written are kept") from e
         finally:
             stop.set()
             if watcher:
