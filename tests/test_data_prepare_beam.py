@@ -112,6 +112,13 @@ def test_a_runner_without_beam_names_the_extra(collections, tmp_path, monkeypatc
     assert not os.path.exists(str(tmp_path / "out")), "nothing should be written before the runner is usable"
 
 
+def test_dataflow_refuses_a_local_output_folder_before_anything_runs(collections, tmp_path):
+    with pytest.raises(DataError, match="use a gs:// folder"):
+        prepare.prepare(collections["ucf101"], str(tmp_path / "out"), OPTIONS, show_progress=False,
+                        runner="dataflow", pipeline_args=["--project=p"])
+    assert not os.path.exists(tmp_path / "out")
+
+
 def test_runner_options_need_a_runner_and_the_dash_form(collections, tmp_path):
     with pytest.raises(DataError, match="without --runner"):
         prepare.prepare(collections["ucf101"], str(tmp_path / "a"), OPTIONS, pipeline_args=["--project=p"])

@@ -223,7 +223,7 @@ def prepare(source, output_dir, options, splits=None, workers=1, overwrite=False
     beam_runner = None
     if runner is not None:
         from dvdgan_tf.data import prepare_beam  # pylint: disable=import-outside-toplevel
-        beam_runner = prepare_beam.BeamRunner(runner, pipeline_args, workers)  # fails early without Beam
+        beam_runner = prepare_beam.BeamRunner(runner, pipeline_args, workers, output_dir)  # fails early
     elif pipeline_args:
         raise DataError(f"runner options {list(pipeline_args)} were given without --runner; name a Beam runner "
                         f"({', '.join(RUNNERS)}) or leave them out")

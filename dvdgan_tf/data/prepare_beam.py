@@ -123,9 +123,12 @@ def _write_plan(path, jobs):
 class BeamRunner:
     """Writes shard jobs with an Apache Beam pipeline on `runner` (see the module docstring)."""
 
-    def __init__(self, runner, pipeline_args=(), workers=1):
+    def __init__(self, runner, pipeline_args=(), workers=1, output_dir=None):
         self.runner = runner
         self.options = pipeline_options(runner, pipeline_args, workers)
+        if runner == "dataflow" and output_dir is not None and files.is_local(output_dir):
+            raise DataError(f"--runner=dataflow writes from Google Cloud workers, which cannot reach the local "
+                            f"--output_dir={output_dir}: use a gs:// folder (and gs:// inputs)")
 
     def run(self, jobs, bar=None):
         """Writes every job's shard; `bar.update(n)` is called as shards appear (polled)."""
