@@ -2,13 +2,15 @@
 
 Both are BigGAN ResNet projection discriminators (Miyato & Koyama 2018): score = w . h + e(y) . h with h the
 ReLU'd, spatially summed final features. Inputs are videos [B, T, H, W, 3] in [-1, 1] and labels [B] int.
+Their blocks follow BigGAN's D tables by default (``architecture.D_TABLES``): one 2x2-downsampling block per
+halving of the resolution, then a final block that does not downsample.
 """
 import gin
 import keras
 import tensorflow as tf
 
 from dvdgan_tf.nets.attention import HEIGHT, WIDTH, SelfAttention, make_attention
-from dvdgan_tf.nets.architecture import D_MULTIPLIERS, num_doublings, resolve_multipliers
+from dvdgan_tf.nets.architecture import resolve_d_blocks
 from dvdgan_tf.nets.blocks import DBlock, avgpool
 from dvdgan_tf.nets.input_checks import check_labels, check_settings, check_video
 from dvdgan_tf.nets.layer_tracking import track
@@ -38,27 +40,32 @@ def sample_frame_indices(batch_size, num_frames, k, seed):
 
 
 class _ProjectionDiscriminator(keras.Model):
-    """Shared parts: a stack of DBlocks, optional attention, and the projection head."""
+    """Shared parts: a stack of DBlocks, optional attention, and the projection head.
+
+    The blocks come from ``resolve_d_blocks(channel_multipliers, table, ...)``; an attention layer follows the
+    downsampling block whose output resolution is in ``attention_resolutions``.
+    """
 
     def __init__(self, num_classes, num_frames, resolution, ch, channel_multipliers, attention_resolutions,
                  input_resolution, block_ranks, kernel_initializer, attention_factory, pool_time=False,
-                 **kwargs):
+                 table="biggan", **kwargs):
         super().__init__(**kwargs)
         self.num_classes, self.num_frames, self.resolution = num_classes, num_frames, resolution
-        n = num_doublings(resolution)
-        mults = resolve_multipliers(channel_multipliers, D_MULTIPLIERS, resolution, n, self.name)
+        blocks = resolve_d_blocks(channel_multipliers, table, resolution, self.name)
         self.layers_ = []
         res = input_resolution
-        for i, m in enumerate(mults):
+        for i, (m, downsample) in enumerate(blocks):
             rank = block_ranks[i] if i < len(block_ranks) else 2
+            downsample = downsample and res > 1
             self.layers_.append(track(self, DBlock(
-                ch * m, rank=rank, downsample=res > 1, preactivation=i > 0, pool_time=pool_time and rank == 3,
-                kernel_initializer=kernel_initializer, name=f"block_{i}")))
-            res = max(res // 2, 1)
-            if res in attention_resolutions:
-                self.layers_.append(track(self, attention_factory(f"attention_{res}")))
+                ch * m, rank=rank, downsample=downsample, preactivation=i > 0,
+                pool_time=pool_time and rank == 3, kernel_initializer=kernel_initializer, name=f"block_{i}")))
+            if downsample:
+                res //= 2
+                if res in attention_resolutions:
+                    self.layers_.append(track(self, attention_factory(f"attention_{res}")))
         self.linear = SNDense(1, kernel_initializer=kernel_initializer, name="linear")
-        self.embed = SNEmbedding(num_classes, ch * mults[-1], kernel_initializer=kernel_initializer,
+        self.embed = SNEmbedding(num_classes, ch * blocks[-1][0], kernel_initializer=kernel_initializer,
                                  name="embed")
 
     def build(self, video_shape, labels_shape):
@@ -88,11 +95,12 @@ class SpatialDiscriminator(_ProjectionDiscriminator):
     """
 
     def __init__(self, num_classes, num_frames, resolution, ch=128, channel_multipliers=None, k=8,
-                 attention_resolutions=(), seed=0, kernel_initializer="orthogonal", name="D_S", **kwargs):
+                 attention_resolutions=(), seed=0, table="biggan", kernel_initializer="orthogonal", name="D_S",
+                 **kwargs):
         check_frame_count(k, num_frames)
         attn = lambda nm: SelfAttention((HEIGHT, WIDTH), kernel_initializer=kernel_initializer, name=nm)
         super().__init__(num_classes, num_frames, resolution, ch, channel_multipliers, attention_resolutions,
-                         resolution, (), kernel_initializer, attn, name=name, **kwargs)
+                         resolution, (), kernel_initializer, attn, table=table, name=name, **kwargs)
         self.k = k
         self.seed_generator = keras.random.SeedGenerator(seed, name="frame_seed")
         self.frame_seed_state = self.seed_generator.state  # so tf.train.Checkpoint saves the generator's state
@@ -124,14 +132,14 @@ class TemporalDiscriminator(_ProjectionDiscriminator):
 
     def __init__(self, num_classes, num_frames, resolution, ch=128, channel_multipliers=None, downsample=2,
                  num_3d_blocks=2, pool_time=False, attention="separable", attention_resolutions=(),
-                 kernel_initializer="orthogonal", name="D_T", **kwargs):
+                 table="biggan", kernel_initializer="orthogonal", name="D_T", **kwargs):
         if downsample < 1 or resolution % downsample:
             raise ValueError(f"D_T.downsample must be a positive divisor of the resolution {resolution}, "
                              f"got {downsample}.")
         attn = lambda nm: make_attention(attention, kernel_initializer, name=nm)
         super().__init__(num_classes, num_frames, resolution, ch, channel_multipliers, attention_resolutions,
                          resolution // downsample, (3,) * num_3d_blocks, kernel_initializer, attn,
-                         pool_time=pool_time, name=name, **kwargs)
+                         pool_time=pool_time, table=table, name=name, **kwargs)
         self.downsample = downsample
 
     def pool(self, video):
@@ -148,14 +156,14 @@ class TemporalDiscriminator(_ProjectionDiscriminator):
 @gin.configurable("D_S", denylist=["kernel_initializer"])
 def build_spatial_discriminator(num_classes=gin.REQUIRED, num_frames=gin.REQUIRED, resolution=gin.REQUIRED,
                                 ch=128, channel_multipliers=None, k=8, attention_resolutions=(), seed=0,
-                                kernel_initializer="orthogonal"):
+                                table="biggan", kernel_initializer="orthogonal"):
     """The gin-configurable D_S factory (gin name ``D_S``). See ``SpatialDiscriminator``."""
     check_settings("D_S", num_classes=num_classes, num_frames=num_frames, resolution=resolution, ch=ch,
                    channel_multipliers=channel_multipliers, k=k, attention_resolutions=attention_resolutions,
                    seed=seed)
     return SpatialDiscriminator(num_classes, num_frames, resolution, ch=ch,
                                 channel_multipliers=channel_multipliers, k=k,
-                                attention_resolutions=tuple(attention_resolutions), seed=seed,
+                                attention_resolutions=tuple(attention_resolutions), seed=seed, table=table,
                                 kernel_initializer=kernel_initializer)
 
 
@@ -163,7 +171,7 @@ def build_spatial_discriminator(num_classes=gin.REQUIRED, num_frames=gin.REQUIRE
 def build_temporal_discriminator(num_classes=gin.REQUIRED, num_frames=gin.REQUIRED, resolution=gin.REQUIRED,
                                  ch=128, channel_multipliers=None, downsample=2, num_3d_blocks=2,
                                  pool_time=False, attention="separable", attention_resolutions=(),
-                                 kernel_initializer="orthogonal"):
+                                 table="biggan", kernel_initializer="orthogonal"):
     """The gin-configurable D_T factory (gin name ``D_T``). See ``TemporalDiscriminator``."""
     check_settings("D_T", num_classes=num_classes, num_frames=num_frames, resolution=resolution, ch=ch,
                    channel_multipliers=channel_multipliers, downsample=downsample, num_3d_blocks=num_3d_blocks,
@@ -171,5 +179,5 @@ def build_temporal_discriminator(num_classes=gin.REQUIRED, num_frames=gin.REQUIR
     return TemporalDiscriminator(num_classes, num_frames, resolution, ch=ch,
                                  channel_multipliers=channel_multipliers, downsample=downsample,
                                  num_3d_blocks=num_3d_blocks, pool_time=pool_time, attention=attention,
-                                 attention_resolutions=tuple(attention_resolutions),
+                                 attention_resolutions=tuple(attention_resolutions), table=table,
                                  kernel_initializer=kernel_initializer)
