@@ -75,6 +75,73 @@ def test_dt_sees_the_pooled_clip():
     np.testing.assert_allclose(dt(same_means, y).numpy(), score, rtol=1e-4, atol=1e-4)
 
 
+# BigGAN-PyTorch D_arch, written out: (output multiplier of ch, downsamples?) per block from full resolution.
+BIGGAN_D = {
+    64: [(1, True), (2, True), (4, True), (8, True), (16, False)],
+    128: [(1, True), (2, True), (4, True), (8, True), (16, True), (16, False)],
+    256: [(1, True), (2, True), (4, True), (8, True), (8, True), (16, True), (16, False)],
+}
+
+
+def _block_outputs(d, x):
+    """Runs D's blocks one by one: [(channels, frames, height) of each block's output]."""
+    shapes = []
+    for block in d.layers_:
+        x = block(x)
+        shapes.append((x.shape[-1], x.shape[1], x.shape[2]))
+    return shapes
+
+
+@pytest.mark.parametrize("resolution", [64, 128, 256])
+def test_default_blocks_follow_biggans_d_table(resolution):
+    """D_S: widths and downsampling of BigGAN's D, ending with a non-downsampling block at 4x4. D_T: the same
+    blocks on its 2x2-pooled input (so ending at 2x2), the first two 3-D."""
+    ds = SpatialDiscriminator(CLASSES, 2, resolution, ch=1, k=1)
+    dt = TemporalDiscriminator(CLASSES, 2, resolution, ch=1)
+    x = tf.zeros([1, 2, resolution, resolution, 3])
+    expected, res = [], resolution
+    for m, down in BIGGAN_D[resolution]:
+        res //= 2 if down else 1
+        expected.append((m, 2, res))
+    assert expected[-1][2] == expected[-2][2] == 4
+    assert _block_outputs(ds, x) == expected
+    assert _block_outputs(dt, avgpool(x)) == [(c, t, r // 2) for c, t, r in expected]
+    assert [b.conv1.rank for b in dt.layers_] == [3, 3] + [2] * (len(expected) - 2)
+    assert ds.embed.dim == dt.embed.dim == BIGGAN_D[resolution][-1][0]
+
+
+def test_earlier_tables_stay_reachable():
+    """table='dvdgan_v0': the tables before BigGAN's (one downsampling block per halving, no final block)."""
+    ds = SpatialDiscriminator(CLASSES, 2, 256, ch=1, k=1, table="dvdgan_v0")
+    shapes = _block_outputs(ds, tf.zeros([1, 1, 256, 256, 3]))
+    assert shapes == [(1, 1, 128), (2, 1, 64), (4, 1, 32), (8, 1, 16), (16, 1, 8), (16, 1, 4)]
+
+
+def test_explicit_multipliers_may_add_a_final_block():
+    """n entries: n downsampling blocks; n + 1: the last one keeps the resolution (16 px: n = 2)."""
+    plain = tiny_ds()
+    final = SpatialDiscriminator(CLASSES, T, RES, ch=4, channel_multipliers=(1, 2, 2), k=3)
+    x = tf.zeros([1, 1, RES, RES, 3])
+    assert _block_outputs(plain, x) == [(4, 1, 8), (8, 1, 4)]
+    assert _block_outputs(final, x) == [(4, 1, 8), (8, 1, 4), (8, 1, 4)]
+    assert final.layers_[-1].skip is None  # same width, no downsampling: identity skip, as BigGAN
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(channel_multipliers=(1,)), r"D_S.channel_multipliers needs 2 entries .* or 3 .* got \(1,\)"),
+    (dict(channel_multipliers=(1, 2, 4, 8)), r"D_S.channel_multipliers needs 2 entries"),
+    (dict(table="biggan_deep"), r"D_S.table must be one of \['biggan', 'dvdgan_v0'\], got 'biggan_deep'"),
+])
+def test_bad_tables_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SpatialDiscriminator(CLASSES, T, RES, ch=4, k=3, **kwargs)
+
+
+def test_resolution_without_a_table_entry_asks_for_multipliers():
+    with pytest.raises(ValueError, match=r"at resolution 32, got None. Set D_T.channel_multipliers"):
+        TemporalDiscriminator(CLASSES, T, 32, ch=4)
+
+
 def test_dt_first_blocks_are_3d():
     dt = tiny_dt(num_3d_blocks=1)
     assert [b.conv1.rank for b in dt.layers_] == [3, 2]
