@@ -3,7 +3,15 @@
 DVD-GAN's generator must not let frames exchange information through BatchNorm: statistics are computed per
 frame and channel, over the batch and the spatial axes only. Under a ``tf.distribute`` strategy with several
 replicas the sums are all-reduced, so statistics cover the global batch (BigGAN's cross-replica BN).
+
+The moving (and standing, see ``training/standing_stats.py``) statistics are per frame and channel too, [T, C]:
+inference normalises each frame with its own statistics, so given the statistics of a batch, inference on that
+batch equals training mode. Checkpoints written before that held per-channel [C] statistics;
+``channel_statistics()`` builds layers of that old layout, to read such checkpoints.
 """
+import contextlib
+import threading
+
 import keras
 import tensorflow as tf
 
@@ -17,6 +25,26 @@ def _cross_replica_sum(tensors):
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, tensors)
 
 
+def per_frame_raw_moments(x):
+    """E[x] and E[x^2] of a video per frame and channel, over batch, height and width (global batch).
+
+    Args:
+      x: [B, T, H, W, C] float tensor.
+
+    Returns:
+      (mean, mean_of_squares), each float32 [T, C].
+    """
+    x = tf.cast(x, tf.float32)
+    count = tf.cast(tf.shape(x)[0] * tf.shape(x)[2] * tf.shape(x)[3], tf.float32)
+    sums = [tf.reduce_sum(x, axis=[0, 2, 3]), tf.reduce_sum(tf.square(x), axis=[0, 2, 3]), count]
+    total, total_sq, count = _cross_replica_sum(sums)
+    return total / count, total_sq / count
+
+
+def variance_from_raw_moments(mean, mean_sq):
+    return tf.maximum(mean_sq - tf.square(mean), 0.0)
+
+
 def per_frame_moments(x):
     """Mean and variance of a video per frame and channel, over batch, height and width (global batch).
 
@@ -26,20 +54,44 @@ def per_frame_moments(x):
     Returns:
       (mean, variance), each float32 [T, C].
     """
-    x = tf.cast(x, tf.float32)
-    count = tf.cast(tf.shape(x)[0] * tf.shape(x)[2] * tf.shape(x)[3], tf.float32)
-    sums = [tf.reduce_sum(x, axis=[0, 2, 3]), tf.reduce_sum(tf.square(x), axis=[0, 2, 3]), count]
-    total, total_sq, count = _cross_replica_sum(sums)
-    mean = total / count
-    variance = tf.maximum(total_sq / count - tf.square(mean), 0.0)
-    return mean, variance
+    mean, mean_sq = per_frame_raw_moments(x)
+    return mean, variance_from_raw_moments(mean, mean_sq)
+
+
+_LOCAL = threading.local()  # per thread: MirroredStrategy traces each replica's function in its own thread
+
+
+@contextlib.contextmanager
+def collect_moments():
+    """While active (in this thread), every FrameBatchNorm called in training mode appends
+    (layer, E[x] [T, C], E[x^2] [T, C]) of its batch to the yielded list and leaves its moving statistics alone.
+    Used by the standing-statistics pass, inside the traced per-replica function."""
+    previous = getattr(_LOCAL, "sink", None)
+    _LOCAL.sink = []
+    try:
+        yield _LOCAL.sink
+    finally:
+        _LOCAL.sink = previous
+
+
+@contextlib.contextmanager
+def channel_statistics():
+    """FrameBatchNorm layers built while active (in this thread) keep per-channel [C] moving statistics, the
+    layout of checkpoints written before per-frame statistics; only for reading such checkpoints."""
+    previous = getattr(_LOCAL, "channel_stats", False)
+    _LOCAL.channel_stats = True
+    try:
+        yield
+    finally:
+        _LOCAL.channel_stats = previous
 
 
 class FrameBatchNorm(keras.layers.Layer):
     """BatchNorm without scale and offset whose statistics never mix frames.
 
-    Input and output [B, T, H, W, C]. Training normalises with per-frame batch statistics [T, C]; the moving
-    statistics are per channel [C] (the frame average of the per-frame ones), so inference works for any T.
+    Input and output [B, T, H, W, C]. Training normalises with per-frame batch statistics [T, C] and updates the
+    moving statistics [T, C] (momentum); inference normalises frame t with moving statistics t, so T (static) must
+    be the T the layer was built with.
     """
 
     def __init__(self, momentum=0.99, epsilon=1e-4, **kwargs):
@@ -48,22 +100,37 @@ class FrameBatchNorm(keras.layers.Layer):
         self.epsilon = epsilon
 
     def build(self, input_shape):
-        if len(input_shape) != 5:
-            raise ValueError(f"FrameBatchNorm expects videos [B, T, H, W, C], got shape {tuple(input_shape)}.")
+        if len(input_shape) != 5 or input_shape[1] is None:
+            raise ValueError(f"FrameBatchNorm expects videos [B, T, H, W, C] with a static T, got shape "
+                             f"{tuple(input_shape)}.")
         channels = int(input_shape[-1])
-        kw = dict(shape=(channels,), trainable=False, dtype="float32", autocast=False, aggregation="mean")
+        self.per_frame = not getattr(_LOCAL, "channel_stats", False)
+        shape = (int(input_shape[1]), channels) if self.per_frame else (channels,)
+        kw = dict(shape=shape, trainable=False, dtype="float32", autocast=False, aggregation="mean")
         self.moving_mean = self.add_weight(name="moving_mean", initializer="zeros", **kw)
         self.moving_variance = self.add_weight(name="moving_variance", initializer="ones", **kw)
 
     def call(self, x, training=False):
         if training:
-            mean, variance = per_frame_moments(x)
-            decay = 1.0 - self.momentum
-            self.moving_mean.assign_sub(decay * (self.moving_mean - tf.reduce_mean(mean, 0)))
-            self.moving_variance.assign_sub(decay * (self.moving_variance - tf.reduce_mean(variance, 0)))
+            mean, mean_sq = per_frame_raw_moments(x)
+            variance = variance_from_raw_moments(mean, mean_sq)
+            sink = getattr(_LOCAL, "sink", None)
+            if sink is not None:
+                sink.append((self, mean, mean_sq))
+            else:
+                decay = 1.0 - self.momentum
+                new_mean, new_var = (mean, variance) if self.per_frame else (
+                    tf.reduce_mean(mean, 0), tf.reduce_mean(variance, 0))
+                self.moving_mean.assign_sub(decay * (self.moving_mean - new_mean))
+                self.moving_variance.assign_sub(decay * (self.moving_variance - new_var))
             mean, variance = mean[None, :, None, None, :], variance[None, :, None, None, :]
         else:
             mean, variance = self.moving_mean, self.moving_variance
+            if self.per_frame:
+                if x.shape[1] is not None and x.shape[1] != mean.shape[0]:
+                    raise ValueError(f"{self.name} keeps statistics for {mean.shape[0]} frames; got a video of "
+                                     f"{x.shape[1]} frames.")
+                mean, variance = mean[None, :, None, None, :], variance[None, :, None, None, :]
         inv = tf.math.rsqrt(variance + self.epsilon)
         return (x - tf.cast(mean, x.dtype)) * tf.cast(inv, x.dtype)
 

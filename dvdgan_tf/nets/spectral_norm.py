@@ -7,15 +7,31 @@ W_bar = W / sigma(W) on the fly, where sigma is estimated with the stored left s
     v = normalise(u W^T),  u' = normalise(v W),  sigma = v W u'^T
 
 ``u`` and ``v`` are held constant for the gradient (``stop_gradient``), so the gradient flows through sigma.
-``u`` is updated by one power iteration per call in training only.
+``u`` is updated by one power iteration per call in training only (not while ``frozen_vectors()`` is active:
+the standing-statistics pass runs the EMA generator in training mode without moving its vectors).
 
 Weights are laid out as a matrix [fan_in, fan_out] (a conv kernel [kh, kw(, kt), c_in, c_out] is reshaped to
 [kh*kw*c_in, c_out]), ``u`` has shape [1, fan_out].
 """
+import contextlib
+import threading
+
 import keras
 import tensorflow as tf
 
 SN_EPSILON = 1e-4
+_LOCAL = threading.local()
+
+
+@contextlib.contextmanager
+def frozen_vectors():
+    """While active (in this thread, at trace time), training-mode calls do not update ``u``."""
+    previous = getattr(_LOCAL, "frozen", False)
+    _LOCAL.frozen = True
+    try:
+        yield
+    finally:
+        _LOCAL.frozen = previous
 
 
 def _l2_normalize(x, eps=SN_EPSILON):
@@ -64,9 +80,14 @@ class SpectralNormLayer(keras.layers.Layer):
             return w
         w_mat = tf.reshape(w, [-1, w.shape[-1]])
         sigma, new_u = spectral_norm_step(w_mat, tf.convert_to_tensor(self.sn_u))
-        if training:
+        if training and not getattr(_LOCAL, "frozen", False):
             self.sn_u.assign(new_u)
         return w / sigma
+
+    def kernel_matrix(self):
+        """The raw weight as the [fan_in, fan_out] matrix whose largest singular value sigma estimates."""
+        w = tf.convert_to_tensor(self.kernel)
+        return tf.reshape(w, [-1, w.shape[-1]])
 
     def get_config(self):
         config = super().get_config()

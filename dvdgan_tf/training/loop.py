@@ -63,9 +63,11 @@ def _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_ste
     return trainer
 
 
+_CHECKPOINT_PARTS = ("step", "G", "G_ema", "D_S", "D_T", "g_optimizer", "d_optimizer")
+
+
 def _checkpoint(trainer):
-    return tf.train.Checkpoint(step=trainer.step, G=trainer.G, G_ema=trainer.G_ema, D_S=trainer.D_S,
-                               D_T=trainer.D_T, g_optimizer=trainer.g_optimizer, d_optimizer=trainer.d_optimizer)
+    return tf.train.Checkpoint(**{name: getattr(trainer, name) for name in _CHECKPOINT_PARTS})
 
 
 def _checkpoint_bytes(checkpoint):
@@ -98,12 +100,21 @@ class _Checkpoints:
                 f"(step {self.start}) instead.")
         self.manager = None
 
-    def restore(self, checkpoint):
-        """Restores the newest readable checkpoint into ``checkpoint`` (if any); sets up the manager."""
+    def restore(self, checkpoint, trainer=None):
+        """Restores the newest readable checkpoint into ``checkpoint`` (if any); sets up the manager. A checkpoint
+        written before per-frame BN statistics is restored into ``trainer`` (run_dir.restore_channel_statistics)."""
         if self.readable:
             prefix = self.readable[self.start]
             try:
-                checkpoint.restore(prefix).assert_existing_objects_matched()
+                if trainer is not None and run_dir.has_channel_statistics(prefix):
+                    log(f"{prefix} was written before per-frame BN statistics: its per-channel statistics are "
+                        f"repeated over the frames for G, and G_ema's are recomputed (standing statistics).")
+                    with trainer.strategy.scope():
+                        objects = {name: getattr(checkpoint, name) for name in _CHECKPOINT_PARTS
+                                   if name not in ("G", "G_ema")}
+                        run_dir.restore_channel_statistics(prefix, objects, {"G": trainer.G, "G_ema": trainer.G_ema})
+                else:
+                    checkpoint.restore(prefix).assert_existing_objects_matched()
             except (AssertionError, ValueError, tf.errors.OpError) as e:
                 reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
                 raise DataError(f"checkpoint {prefix} does not fit this configuration ({reason}). Resume with "
@@ -295,14 +306,14 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
     run_dir.write_config(model_dir, config_text)
     trainer = _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_step, g_learning_rate,
                              d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile)
-    checkpoints.restore(_checkpoint(trainer))
+    checkpoints.restore(_checkpoint(trainer), trainer)
     writer = tf.summary.create_file_writer(model_dir)
     step, losses = start, {}
     with writer.as_default():
         tf.summary.text("config", "```\n" + config_text + "\n```", step=start)
         monitors = None
         if stop.signal is None:
-            monitors = _Monitors(trainer.G_ema, dataset_fn, model_dir, config_text, seed, start,
+            monitors = _Monitors(trainer.G_ema, trainer.refresh_ema, dataset_fn, model_dir, config_text, seed, start,
                                  samples=(sample_every, samples_per_class, max_sample_classes),
                                  export_every=export_every, export_at_end=export_at_end,
                                  accuracy=(class_accuracy_every, class_accuracy_classifier_steps,
@@ -318,9 +329,12 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
                 if log_every and step % log_every == 0:
                     speed.write(losses, step)
                 if checkpoint_every and step % checkpoint_every == 0:
+                    trainer.refresh_ema()  # the checkpoint carries G_ema's own statistics
                     checkpoints.save(step)
                 if step < num_steps and stop.signal is None:
                     monitors.after_step(step)
+        if stop.signal is None:  # (not when stopped by a signal: saving must be quick then)
+            trainer.refresh_ema()
         stop.saving = True
         if step > start and not checkpoints.has(step):
             checkpoints.save(step)
@@ -340,16 +354,19 @@ class _Monitors:
 
     samples: (every, per_class, max_classes). accuracy: (every, classifier_steps, samples_per_class).
     metrics: (every, protocol names, batch_size, i3d handle, strategy). An interval of 0 turns a monitor off; each one
-    also runs at the end of a finished run. Call inside the run's summary writer.
+    also runs at the end of a finished run. Call inside the run's summary writer. ``refresh`` (GanTrainer.
+    refresh_ema) runs before each use of the generator: G_ema's own standing statistics and SN vectors.
     """
 
-    def __init__(self, generator, dataset_fn, model_dir, config_text, seed, start, samples, export_every,
+    def __init__(self, generator, refresh, dataset_fn, model_dir, config_text, seed, start, samples, export_every,
                  export_at_end, accuracy, metrics):
+        self.refresh = refresh
         self.sample_every, self.export_every, self.export_at_end = samples[0], export_every, export_at_end
         self.samples = SampleWriter(generator, model_dir, samples[1], samples[2], seed)
         self.accuracy_every, self.accuracy = accuracy[0], None
         if accuracy[0]:
             self.accuracy = ClassAccuracyMonitor(generator, dataset_fn, model_dir, accuracy[1], accuracy[2], seed)
+            self.refresh()
             self.accuracy.measure(start)
         self.metrics_every, self.metrics = metrics[0], None
         if metrics[0] and metrics[1]:
@@ -357,6 +374,10 @@ class _Monitors:
                                           metrics[2], metrics[3], strategy=metrics[4])
 
     def after_step(self, step):
+        if any(every and step % every == 0 for every in (
+                self.sample_every, self.export_every, self.accuracy and self.accuracy_every,
+                self.metrics and self.metrics_every)):
+            self.refresh()
         if self.sample_every and step % self.sample_every == 0:
             self.samples.write(step)
         if self.export_every and step % self.export_every == 0:
@@ -367,6 +388,7 @@ class _Monitors:
             self.metrics.measure(step)
 
     def at_end(self, step):
+        self.refresh()
         self.samples.write(step)
         for monitor in (self.accuracy, self.metrics):
             if monitor is not None:

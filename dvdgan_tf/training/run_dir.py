@@ -27,7 +27,9 @@ from dvdgan_tf.errors import ConfigError, DataError
 from dvdgan_tf.export import saved_model
 from dvdgan_tf.io import files
 from dvdgan_tf.io.console import log
+from dvdgan_tf.nets import normalization
 from dvdgan_tf.nets.generator import build_generator
+from dvdgan_tf.training import standing_stats
 
 CONFIG_FILE = "operative_config.gin"
 CHECKPOINT_DIR = "checkpoints"
@@ -141,12 +143,60 @@ def _checkpointed_ids(obj):
     return {id(t) for t in tf.train.TrackableView(obj).descendants()}
 
 
-def restore_ema_generator(model_dir, step=None):
+_MOVING_MEAN_KEY = "/moving_mean/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def has_channel_statistics(prefix):
+    """True when the checkpoint at ``prefix`` holds per-channel [C] BN moving statistics: written before the
+    statistics became per frame [T, C] (see ``restore_channel_statistics``)."""
+    shapes = tf.compat.v1.train.NewCheckpointReader(prefix).get_variable_to_shape_map()
+    return any(name.endswith(_MOVING_MEAN_KEY) and len(shape) == 1 for name, shape in shapes.items())
+
+
+def _channel_statistics_twin(generator):
+    """A generator of ``generator``'s configuration (gin ``G``) with per-channel [C] BN statistics, built."""
+    with normalization.channel_statistics():
+        twin = build_generator(kernel_initializer="zeros")
+        twin(tf.zeros([1, twin.z_dim]), tf.zeros([1], tf.int32))
+    if [v.path for v in twin.variables] != [v.path for v in generator.variables]:
+        raise RuntimeError("the per-channel-statistics twin of the generator does not match it variable by "
+                           "variable: was the gin configuration changed after building it?")
+    return twin
+
+
+def restore_channel_statistics(prefix, objects, generators, expect_partial=False):
+    """Restores a checkpoint written before per-frame BN statistics (``has_channel_statistics``).
+
+    ``objects`` ({checkpoint name: trackable}) are restored as they are; each generator of ``generators``
+    ({checkpoint name: built Generator}, per-frame layout, built under the gin configuration of the run) is
+    restored through a twin with per-channel statistics, then takes the twin's weights and SN vectors, and its
+    per-channel moving statistics repeated over the frames (a starting point only: recompute standing
+    statistics before using an EMA generator). Call inside the strategy scope the generators were built in."""
+    twins = {name: _channel_statistics_twin(g) for name, g in generators.items()}
+    status = tf.train.Checkpoint(**objects, **twins).restore(prefix)
+    if expect_partial:
+        status.expect_partial()
+    status.assert_existing_objects_matched()
+    for name, generator in generators.items():
+        for old, new in zip(twins[name].variables, generator.variables):
+            value = tf.convert_to_tensor(old)
+            new.assign(value if value.shape == new.shape else tf.broadcast_to(value, new.shape))
+
+
+def _run_seed(config_text):
+    match = re.search(r"^\s*train\.seed\s*=\s*(\d+)\s*$", config_text, re.M)
+    return int(match.group(1)) if match else 0
+
+
+def restore_ema_generator(model_dir, step=None, standing=None):
     """Rebuilds the generator from model_dir/operative_config.gin and restores the EMA weights (``G_ema``).
 
     Replaces the global gin configuration with the run's. Args: model_dir: a dvdgan-train model dir.
     step: the training step to restore (default: the newest readable checkpoint; an unreadable newer one is
-    skipped with a warning naming it).
+    skipped with a warning naming it). standing: recompute G_ema's standing statistics and SN vectors
+    (``standing_stats.recompute``, keyed by the run's train.seed and the step) after restoring: True, False, or
+    None (default) for only when the checkpoint predates per-frame statistics (it then holds no usable ones;
+    newer checkpoints hold those the training loop computed before saving).
     Returns:
       (generator, step): a built Generator holding G_ema's weights, and its step (int).
     Raises DataError when model_dir has no readable checkpoint, no checkpoint for ``step`` (the message lists
@@ -172,15 +222,26 @@ def restore_ema_generator(model_dir, step=None):
         raise RuntimeError(f"{len(untracked)} generator variables are not part of its checkpoint (e.g. "
                            f"{untracked[:3]}): they would keep their initial values. Make them trackable.")
     step_var = tf.Variable(0, dtype=tf.int64)
-    tf.train.Checkpoint(G_ema=generator, step=step_var).restore(
-        checkpoints[step]).expect_partial().assert_existing_objects_matched()
+    old_layout = has_channel_statistics(checkpoints[step])
+    if old_layout:
+        log(f"{checkpoints[step]} was written before per-frame BN statistics (it holds per-channel ones): "
+            f"restoring its weights and recomputing G_ema's statistics.")
+        restore_channel_statistics(checkpoints[step], {"step": step_var}, {"G_ema": generator},
+                                   expect_partial=True)
+    else:
+        tf.train.Checkpoint(G_ema=generator, step=step_var).restore(
+            checkpoints[step]).expect_partial().assert_existing_objects_matched()
+    if standing or (standing is None and old_layout):
+        standing_stats.recompute(generator, seed=_run_seed(files.read_text(files.join(model_dir, CONFIG_FILE))),
+                                 step=int(step_var.numpy()))
     return generator, int(step_var.numpy())
 
 
 def export_checkpoint(model_dir, export_dir, step=None, on_progress=None):
-    """Restores G_ema of ``step`` (default: newest readable) from model_dir and exports it as a SavedModel;
+    """Restores G_ema of ``step`` (default: newest readable) from model_dir, recomputes its standing statistics
+    and SN vectors (``standing_stats.recompute``; run's seed, the step) and exports it as a SavedModel;
     returns (export_dir, step)."""
-    generator, step = restore_ema_generator(model_dir, step)
+    generator, step = restore_ema_generator(model_dir, step, standing=True)
     config_text = files.read_text(files.join(model_dir, CONFIG_FILE))
     return saved_model.export_generator(generator, export_dir, step=step, config_text=config_text), step
 

@@ -5,7 +5,7 @@ run restored from a checkpoint at step s draws exactly what an uninterrupted run
 """
 import tensorflow as tf
 
-from dvdgan_tf.training import losses
+from dvdgan_tf.training import losses, standing_stats
 from dvdgan_tf.nets.generator import sample_latents
 
 # Purposes mixed into the per-step random keys.
@@ -85,13 +85,22 @@ class GanTrainer(tf.Module):
         return {"G_loss": loss}
 
     def _update_ema(self):
-        """EMA of G's trainable weights (a copy before ema_start_step); other state (BN statistics, SN vectors)
-        is copied."""
+        """EMA of G's trainable weights (a copy before ema_start_step). G's BN statistics and SN vectors belong
+        to G's weights, not G_ema's, and are not copied: ``refresh_ema`` computes G_ema's own."""
         decay = tf.where(self.step >= self.ema_start_step, self.ema_decay, 0.0)
         for ema, live in zip(self.G_ema.trainable_variables, self.G.trainable_variables):
             ema.assign(decay * ema + (1.0 - decay) * live)
-        for ema, live in zip(self.G_ema.non_trainable_variables, self.G.non_trainable_variables):
-            ema.assign(live)
+
+    def refresh_ema(self):
+        """Gives G_ema its own SN vectors (power iteration on its weights, started from G's vectors) and
+        standing BN statistics (``standing_stats.recompute``, keyed by the run's seed and the step), unless they
+        are already those of the current step. A pure function of the weights, G's vectors, seed and step: it
+        changes no training state, so it may run at any time without breaking exact resume."""
+        step = int(self.step.numpy())
+        if getattr(self, "_refreshed_step", None) == step:
+            return
+        standing_stats.recompute(self.G_ema, self.strategy, seed=self.seed, step=step, sn_start=self.G)
+        self._refreshed_step = step
 
     def _train_step(self, iterator):
         """d_steps D updates on d_steps batches from ``iterator``, one G update, the EMA; returns mean losses
