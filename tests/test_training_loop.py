@@ -55,13 +55,21 @@ def test_trains_and_writes_run_directory(run_dir):
     assert os.listdir(os.path.join(model_dir, "export")) == ["2"]
     with open(os.path.join(model_dir, "metrics.jsonl")) as f:
         records = [json.loads(line) for line in f]
-    assert [r["step"] for r in records] == [0, 2] and all(0 <= r["value"] <= 1 for r in records)
+    by_metric = {}
+    for r in records:
+        by_metric.setdefault(r["metric"], []).append(r)
+    assert sorted(by_metric) == ["class_accuracy", "colour_blind_class_accuracy", "first_frame_ratio"]
+    for name in ("class_accuracy", "colour_blind_class_accuracy"):
+        assert [r["step"] for r in by_metric[name]] == [0, 2] and all(0 <= r["value"] <= 1 for r in by_metric[name])
+    assert [r["step"] for r in by_metric["first_frame_ratio"]] == [0, 2]
+    assert all(r["value"] > 0 and r["real"] > 0 for r in by_metric["first_frame_ratio"])
     tags = set()
     for event_file in tf.io.gfile.glob(os.path.join(model_dir, "events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(event_file):
             tags |= {v.tag for v in event.summary.value}
     assert {"loss/D_S_real", "loss/D_T_fake", "loss/G_loss", "speed/clips_per_sec", "speed/steps_per_sec",
-            "learning_rate/G", "learning_rate/D", "samples/ema", "eval/class_accuracy", "config"} <= tags
+            "learning_rate/G", "learning_rate/D", "samples/ema", "eval/class_accuracy",
+            "eval/colour_blind_class_accuracy", "eval/first_frame_ratio", "eval/first_frame_ratio_real", "config"} <= tags
 
 
 def test_checkpoint_holds_the_ema_generator_that_was_exported(run_dir):

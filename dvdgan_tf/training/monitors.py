@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from dvdgan_tf.export import saved_model as export
 from dvdgan_tf.io import video as video_io
+from dvdgan_tf.nets import truncation as truncation_lib
 from dvdgan_tf.nets.generator import sample_latents
 from dvdgan_tf.metrics import class_accuracy, classifiers, evaluate, real_data
 from dvdgan_tf.io import files
@@ -22,13 +23,21 @@ class SampleWriter:
     Args:
       generator: the (EMA) Generator. model_dir: the run directory.
       samples_per_class: columns of the grid. max_classes: rows (the first classes). seed: fixes z.
+      truncation_convention, truncation: z's truncation (``nets.truncation``; default: gin
+        ``truncation.convention`` and ``truncation.value``, i.e. 'resample' and 0, no truncation). Exports record
+        the convention; serving_default(z, labels, truncation) of an export gives videos() for this z.
     """
 
-    def __init__(self, generator, model_dir, samples_per_class, max_classes, seed):
+    def __init__(self, generator, model_dir, samples_per_class, max_classes, seed, truncation_convention=None,
+                 truncation=None):
         self.generator, self.model_dir = generator, model_dir
         self.rows = min(max_classes, generator.num_classes)
         self.labels = tf.constant(np.repeat(np.arange(self.rows, dtype=np.int32), samples_per_class))
-        self.z = sample_latents(len(self.labels), generator.z_dim, seed=tf.constant([seed, 4242]))
+        gin_convention, gin_value = truncation_lib.sample_grid_truncation()
+        self.truncation_convention, self.truncation = truncation_lib.check(
+            truncation_convention or gin_convention, gin_value if truncation is None else truncation)
+        self.z = sample_latents(len(self.labels), generator.z_dim, self.truncation, seed=tf.constant([seed, 4242]),
+                                convention=self.truncation_convention)
 
     def videos(self):
         """[rows * samples_per_class, T, H, W, 3] float32 in [-1, 1], row-major by class."""
@@ -41,33 +50,53 @@ class SampleWriter:
     def export(self, step):
         """The generator as a SavedModel in model_dir/export/<step>/; returns that path."""
         path = files.join(self.model_dir, EXPORT_DIR, str(step))
-        export.export_generator(self.generator, path, step=step, config_text=gin.config_str())
+        export.export_generator(self.generator, path, step=step, config_text=gin.config_str(),
+                                truncation_convention=self.truncation_convention)
         return path
 
 
 class ClassAccuracyMonitor:
-    """Trains a small classifier on the run's real data once, then measures the class accuracy of the EMA
-    generator's samples (``metrics.class_accuracy``), into TensorBoard and metrics.jsonl."""
+    """Trains two small classifiers on the run's real data once, one on colour clips and one on grey-scale clips
+    (colour-blind: shape and motion only), then measures the class accuracy of the EMA generator's samples with
+    each and their first-frame brightness ratio against the real clips' (``metrics.class_accuracy``), into
+    TensorBoard (eval/class_accuracy, eval/colour_blind_class_accuracy, eval/first_frame_ratio and
+    eval/first_frame_ratio_real) and metrics.jsonl."""
 
     def __init__(self, generator, dataset_fn, model_dir, classifier_steps, samples_per_class, seed):
         self.generator, self.model_dir, self.samples_per_class, self.seed = (
             generator, model_dir, samples_per_class, seed)
+        shape = (generator.num_frames, generator.resolution, generator.num_classes)
         self.classifier, real_accuracy = class_accuracy.train_classifier(
-            dataset_fn, generator.num_frames, generator.resolution, generator.num_classes,
-            steps=classifier_steps, seed=seed)
-        log(f"class-accuracy classifier: {real_accuracy:.3f} on held-out real clips "
-            f"(chance {1 / generator.num_classes:.3f})")
+            dataset_fn, *shape, steps=classifier_steps, seed=seed)
+        self.grey_classifier, real_grey_accuracy = class_accuracy.train_classifier(
+            dataset_fn, *shape, steps=classifier_steps, seed=seed, colour=False)
+        self.real_first_frame_ratio = class_accuracy.real_first_frame_ratio(dataset_fn, *shape, seed=seed)
+        log(f"class-accuracy classifiers on held-out real clips: {real_accuracy:.3f} in colour, "
+            f"{real_grey_accuracy:.3f} colour-blind (chance {1 / generator.num_classes:.3f}); real clips' "
+            f"first-frame brightness ratio {self.real_first_frame_ratio:.3f}")
 
     def measure(self, step):
-        """Returns the accuracy in [0, 1] at ``step`` and records it."""
-        accuracy = class_accuracy.generated_class_accuracy(
-            self.classifier, self.generator, self.generator.num_classes, self.samples_per_class, self.seed)
-        tf.summary.scalar("eval/class_accuracy", accuracy, step=step)
-        evaluate.append_jsonl(files.join(self.model_dir, METRICS_FILE),
-                              {"step": step, "metric": "class_accuracy", "value": accuracy,
-                               "chance": 1 / self.generator.num_classes})
-        log(f"step {step}: EMA-generator class accuracy {accuracy:.3f}")
-        return accuracy
+        """Returns {'class_accuracy', 'colour_blind_class_accuracy' (in [0, 1]), 'first_frame_ratio',
+        'first_frame_ratio_real'} at ``step`` and records them."""
+        g = self.generator
+        videos, labels = class_accuracy.generated_samples(g, g.num_classes, self.samples_per_class, self.seed)
+        values = {"class_accuracy": class_accuracy.accuracy_on(self.classifier, videos, labels),
+                  "colour_blind_class_accuracy": class_accuracy.accuracy_on(self.grey_classifier, videos, labels,
+                                                                           colour=False),
+                  "first_frame_ratio": class_accuracy.first_frame_ratio(videos),
+                  "first_frame_ratio_real": self.real_first_frame_ratio}
+        for name, value in values.items():
+            tf.summary.scalar(f"eval/{name}", value, step=step)
+        path = files.join(self.model_dir, METRICS_FILE)
+        for name in ("class_accuracy", "colour_blind_class_accuracy"):
+            evaluate.append_jsonl(path, {"step": step, "metric": name, "value": values[name],
+                                         "chance": 1 / g.num_classes})
+        evaluate.append_jsonl(path, {"step": step, "metric": "first_frame_ratio", "value": values["first_frame_ratio"],
+                                     "real": self.real_first_frame_ratio})
+        log(f"step {step}: EMA-generator class accuracy {values['class_accuracy']:.3f}, colour-blind "
+            f"{values['colour_blind_class_accuracy']:.3f}; first-frame brightness ratio "
+            f"{values['first_frame_ratio']:.3f} (real clips {self.real_first_frame_ratio:.3f})")
+        return values
 
 
 
