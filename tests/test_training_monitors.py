@@ -26,3 +26,20 @@ def test_metrics_monitor_writes_named_metrics(tmp_path):
     assert [r["step"] for r in records] == [3, 4]
     assert records[0]["protocols"]["fvd4_9f"]["num_samples"] == 4 and "i3d" in records[0]["networks"]
     assert os.listdir(tmp_path / "stats")  # real statistics cached for the next evaluation
+
+
+def test_metrics_monitor_also_scores_the_live_generator_on_the_same_clips(tmp_path):
+    """live_generator: the same metrics of the same z and labels for the live G. The EMA generator itself as
+    the 'live' one must give exactly its own values; another generator other values."""
+    g = Generator(3, 9, 16, ch=4, channel_multipliers=(4, 2, 2), attention_resolutions=(8,))
+    other = Generator(3, 9, 16, ch=4, channel_multipliers=(4, 2, 2), attention_resolutions=(8,))
+    for live, same in ((g, True), (other, False)):
+        folder = tmp_path / ("same" if same else "other")
+        monitor = MetricsMonitor(g, moving_shapes, str(folder), ["fvd4_9f"], "config text", seed=0, batch_size=4,
+                                 live_generator=live)
+        with tf.summary.create_file_writer(str(folder)).as_default():
+            values = monitor.measure(5)
+        with open(folder / "metrics.jsonl") as f:
+            record = json.loads(f.readline())
+        assert record["values"] == values
+        assert (record["live_values"] == values) == same, record

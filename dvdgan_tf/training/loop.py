@@ -242,7 +242,7 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
           log_every=10, checkpoint_every=500, keep_checkpoints=3, sample_every=500, export_every=0,
           export_at_end=True, samples_per_class=4, max_sample_classes=10, class_accuracy_every=0,
           class_accuracy_classifier_steps=200, class_accuracy_samples_per_class=16, metrics=(), metrics_every=0, metrics_batch_size=8,
-          metrics_i3d=None, mixed_precision=None, progress=True):
+          metrics_i3d=None, metrics_compare_live=False, mixed_precision=None, progress=True):
     """Trains DVD-GAN until ``num_steps`` G steps; resumes from model_dir's newest readable checkpoint.
 
     Args:
@@ -266,6 +266,7 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
       metrics, metrics_every: protocol names (e.g. ('fvd2048_16f',), see dvdgan_tf/metrics/protocols.py) computed
         on the EMA generator at this interval and at the end (0 = never), as dvdgan-eval computes them.
       metrics_batch_size: clips per generator call for them. metrics_i3d: I3D handle (None: built-in K400).
+      metrics_compare_live: also compute them for the live G (eval_live/<name>), to compare with what is shipped.
       mixed_precision: None (float32) or 'mixed_bfloat16' (bfloat16 compute; variables, BN statistics, SN
         vectors and losses stay float32).
       progress: show a progress bar with ETA on stderr.
@@ -291,7 +292,7 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
            jit_compile, log_every, checkpoint_every, keep_checkpoints, sample_every, export_every,
            export_at_end, samples_per_class, max_sample_classes, class_accuracy_every,
            class_accuracy_classifier_steps, class_accuracy_samples_per_class, metrics, metrics_every, metrics_batch_size, metrics_i3d,
-           mixed_precision, progress):
+           metrics_compare_live, mixed_precision, progress):
     del mixed_precision  # applied by the caller
     _seed_everything(seed, deterministic)
     with strategy.scope():
@@ -318,7 +319,8 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
                                  export_every=export_every, export_at_end=export_at_end,
                                  accuracy=(class_accuracy_every, class_accuracy_classifier_steps,
                                            class_accuracy_samples_per_class),
-                                 metrics=(metrics_every, list(metrics), metrics_batch_size, metrics_i3d, strategy))
+                                 metrics=(metrics_every, list(metrics), metrics_batch_size, metrics_i3d, strategy,
+                                          networks.G if metrics_compare_live else None))
         speed = _SpeedLog(start, global_batch_size * d_steps_per_g_step, g_learning_rate, d_learning_rate)
         with ProgressBar(num_steps, start, enabled=progress) as bar:
             while step < num_steps and stop.signal is None:
@@ -353,7 +355,7 @@ class _Monitors:
     """Everything a run does at intervals besides training: GIF samples, exports, class accuracy, metrics.
 
     samples: (every, per_class, max_classes). accuracy: (every, classifier_steps, samples_per_class).
-    metrics: (every, protocol names, batch_size, i3d handle, strategy). An interval of 0 turns a monitor off; each one
+    metrics: (every, protocol names, batch_size, i3d handle, strategy, live G or None). An interval of 0 turns a monitor off; each one
     also runs at the end of a finished run. Call inside the run's summary writer. ``refresh`` (GanTrainer.
     refresh_ema) runs before each use of the generator: G_ema's own standing statistics and SN vectors.
     """
@@ -371,7 +373,7 @@ class _Monitors:
         self.metrics_every, self.metrics = metrics[0], None
         if metrics[0] and metrics[1]:
             self.metrics = MetricsMonitor(generator, dataset_fn, model_dir, metrics[1], config_text, seed,
-                                          metrics[2], metrics[3], strategy=metrics[4])
+                                          metrics[2], metrics[3], strategy=metrics[4], live_generator=metrics[5])
 
     def after_step(self, step):
         if any(every and step % every == 0 for every in (

@@ -113,10 +113,13 @@ class MetricsMonitor:
     strategy: the training loop's. Under one with replicas (not None or the default), generation and I3D run on
     every replica (``evaluate.GeneratedClips``; batch_size clips per replica) and the values do not depend on
     the replica count. i3d_handle may also be a loaded ``classifiers.VideoClassifier``.
+    live_generator: if given (the live G, in inference mode with its own statistics), the same metrics of the
+    same clips are also computed for it, as eval_live/<name> and "live_values", to compare what the run ships
+    (the EMA generator) with what it trains.
     """
 
     def __init__(self, generator, dataset_fn, model_dir, metric_names, config_text, seed, batch_size=8,
-                 i3d_handle=None, strategy=None):
+                 i3d_handle=None, strategy=None, live_generator=None):
         self.generator, self.dataset_fn, self.model_dir = generator, dataset_fn, model_dir
         self.metric_names, self.seed, self.batch_size = metric_names, seed, batch_size
         self.strategy = strategy if evaluate.uses_replicas(strategy) else None
@@ -128,29 +131,41 @@ class MetricsMonitor:
                             else classifiers.load_i3d(i3d_handle))
         self.config_text = config_text
         # Clip i's z and label depend on i and the seed only, whichever replica (or the host) makes it.
-        g = generator
-        self.clips = evaluate.GeneratedClips(lambda z, labels: g(z, labels, training=False), g.z_dim,
-                                             g.num_classes, (g.num_frames, g.resolution, g.resolution, 3),
-                                             seed=seed)
+        self.clips = self._clips(generator, seed)
+        self.live_clips = None if live_generator is None else self._clips(live_generator, seed)
+
+    @staticmethod
+    def _clips(g, seed):
+        return evaluate.GeneratedClips(lambda z, labels: g(z, labels, training=False), g.z_dim, g.num_classes,
+                                       (g.num_frames, g.resolution, g.resolution, 3), seed=seed)
 
     def dataset_key(self):
         """The real-statistics key of the run's evaluation data now (see the class docstring)."""
         return real_data.config_dataset_key(self.config_text, self.dataset_fn, training=False, seed=self.seed)
 
-    def measure(self, step):
-        """Computes every metric at ``step``; returns {name: value}."""
+    def _compute(self, clips):
         g = self.generator
-        generate = self.clips if self.strategy else self.clips.sequential()
         real = self.dataset_fn(batch_size=self.batch_size, num_frames=g.num_frames, resolution=g.resolution,
                                num_classes=g.num_classes, training=False, seed=self.seed)
-        values = evaluate.compute_metrics(generate, real, self.metric_names, i3d=self.i3d,
-                                          stats_cache_dir=files.join(self.model_dir, STATS_DIR),
-                                          dataset_key=self.dataset_key(), batch_size=self.batch_size,
-                                          strategy=self.strategy)
+        return evaluate.compute_metrics(clips if self.strategy else clips.sequential(), real, self.metric_names,
+                                        i3d=self.i3d, stats_cache_dir=files.join(self.model_dir, STATS_DIR),
+                                        dataset_key=self.dataset_key(), batch_size=self.batch_size,
+                                        strategy=self.strategy)
+
+    def measure(self, step):
+        """Computes every metric at ``step`` (and of the live G, when given); returns {name: value} of the EMA
+        generator."""
+        values = self._compute(self.clips)
         record = {"step": step, "values": values,
                   **evaluate.describe(self.metric_names, self.i3d.identity if self.i3d else None)}
-        evaluate.append_jsonl(files.join(self.model_dir, METRICS_FILE), record)
         for name, value in values.items():
             tf.summary.scalar(f"eval/{name}", value, step=step)
-        log(f"step {step}: " + ", ".join(f"{k} = {v:.4g}" for k, v in values.items()))
+        message = f"step {step}: " + ", ".join(f"{k} = {v:.4g}" for k, v in values.items())
+        if self.live_clips is not None:
+            record["live_values"] = live = self._compute(self.live_clips)
+            for name, value in live.items():
+                tf.summary.scalar(f"eval_live/{name}", value, step=step)
+            message += "; live G: " + ", ".join(f"{k} = {v:.4g}" for k, v in live.items())
+        evaluate.append_jsonl(files.join(self.model_dir, METRICS_FILE), record)
+        log(message)
         return values
