@@ -41,6 +41,8 @@ def _paper(classes, frames, resolution):
 CONFIGS = {
     "demo.gin": dict(classes=4, frames=8, resolution=32, G=dict(ch=16, mults=(8, 4, 2, 1), attention=(16,)),
                      D=dict(ch=16, blocks=DEMO_D)),
+    "demo16.gin": dict(classes=4, frames=16, resolution=32, G=dict(ch=16, mults=(8, 4, 2, 1), attention=(16,)),
+                       D=dict(ch=16, blocks=DEMO_D)),
     "ucf101.gin": _paper(101, 16, 128),
     "kinetics600_64px_12f.gin": _paper(600, 12, 64),
     "kinetics600_64px_48f.gin": _paper(600, 48, 64),
@@ -48,7 +50,7 @@ CONFIGS = {
     "kinetics600_128px_48f.gin": _paper(600, 48, 128),
     "kinetics600_256px_12f.gin": _paper(600, 12, 256),
 }
-PAPER_CONFIGS = sorted(set(CONFIGS) - {"demo.gin"})
+PAPER_CONFIGS = sorted(set(CONFIGS) - {"demo.gin", "demo16.gin"})
 
 
 class _Count:
