@@ -40,25 +40,65 @@ def test_frame_batch_norm_moving_statistics():
     x = _video(1)
     layer = FrameBatchNorm(momentum=0.9, epsilon=1e-4)
     y_inf = layer(tf.constant(x), training=False).numpy()  # builds; no update in inference
-    assert layer.moving_mean.shape == (SHAPE[4],) and layer.moving_variance.shape == (SHAPE[4],)
-    np.testing.assert_array_equal(layer.moving_mean.numpy(), np.zeros(SHAPE[4]))
-    np.testing.assert_array_equal(layer.moving_variance.numpy(), np.ones(SHAPE[4]))
+    stats_shape = (SHAPE[1], SHAPE[4])  # per frame and channel
+    assert layer.moving_mean.shape == stats_shape and layer.moving_variance.shape == stats_shape
+    np.testing.assert_array_equal(layer.moving_mean.numpy(), np.zeros(stats_shape))
+    np.testing.assert_array_equal(layer.moving_variance.numpy(), np.ones(stats_shape))
     np.testing.assert_allclose(y_inf, x / np.sqrt(1.0 + 1e-4), rtol=1e-5, atol=1e-5)
 
     layer(tf.constant(x), training=True)
     x64 = x.astype(np.float64)
-    frame_mean = x64.mean(axis=(0, 2, 3))  # [T, C]
-    frame_var = x64.var(axis=(0, 2, 3))
-    exp_mean = 0.1 * frame_mean.mean(0)
-    exp_var = 0.9 * 1.0 + 0.1 * frame_var.mean(0)
+    exp_mean = 0.1 * x64.mean(axis=(0, 2, 3))  # [T, C]
+    exp_var = 0.9 * 1.0 + 0.1 * x64.var(axis=(0, 2, 3))
     np.testing.assert_allclose(layer.moving_mean.numpy(), exp_mean, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(layer.moving_variance.numpy(), exp_var, rtol=1e-4, atol=1e-5)
 
-    # Inference uses the moving statistics, for any number of frames.
-    x_other = _video(2, shape=(2, 5, 4, 5, 6))
+    # Inference normalises frame t with the moving statistics of frame t.
+    x_other = _video(2)
     y = layer(tf.constant(x_other), training=False).numpy()
-    np.testing.assert_allclose(y, (x_other - exp_mean) / np.sqrt(exp_var + 1e-4), rtol=1e-4, atol=1e-4)
+    expected = (x_other - exp_mean[None, :, None, None, :]) / np.sqrt(exp_var[None, :, None, None, :] + 1e-4)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(layer.moving_mean.numpy(), exp_mean, rtol=1e-4, atol=1e-5)
+
+
+def test_perturbing_frame_t_changes_only_frame_t_statistics():
+    x = _video(8)
+    layers = [FrameBatchNorm(momentum=0.5) for _ in range(2)]
+    x2 = x.copy()
+    t = 2
+    x2[:, t] = x2[:, t] * 1.7 + 0.5
+    for layer, video in zip(layers, (x, x2)):
+        layer(tf.constant(video), training=True)
+    for name in ("moving_mean", "moving_variance"):
+        a, b = (getattr(layer, name).numpy() for layer in layers)
+        others = [f for f in range(SHAPE[1]) if f != t]
+        np.testing.assert_array_equal(a[others], b[others])
+        assert np.min(np.abs(a[t] - b[t])) > 1e-3, name  # every channel of frame t moved
+
+
+def test_inference_with_the_batch_statistics_equals_training_mode():
+    """momentum 0: the moving statistics become those of the batch; inference on that batch then equals the
+    training-mode output (the old per-channel statistics missed it by a lot on frames unlike the average)."""
+    x = _video(9)
+    layer = FrameBatchNorm(momentum=0.0)
+    y_train = layer(tf.constant(x), training=True).numpy()
+    y_inf = layer(tf.constant(x), training=False).numpy()
+    assert np.sqrt(np.mean((y_inf - y_train) ** 2)) / np.sqrt(np.mean(y_train ** 2)) < 1e-4
+    np.testing.assert_allclose(y_train, _np_per_frame_norm(x, layer.epsilon), rtol=1e-4, atol=1e-4)
+
+
+def test_channel_statistics_layout_is_the_old_one():
+    from dvdgan_tf.nets.normalization import channel_statistics
+    x = _video(10)
+    with channel_statistics():
+        layer = FrameBatchNorm(momentum=0.0)
+        layer(tf.constant(x), training=True)
+    assert layer.moving_mean.shape == (SHAPE[4],)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), x.astype(np.float64).mean(axis=(0, 2, 3)).mean(0),
+                               rtol=1e-4, atol=1e-5)
+    after = FrameBatchNorm()
+    after(tf.constant(x))
+    assert after.moving_mean.shape == (SHAPE[1], SHAPE[4])  # per frame again outside the context
 
 
 def _built_cbn(x, cond):
@@ -141,7 +181,7 @@ def test_cross_replica_statistics_match_single_device():
         local = np.concatenate([single(tf.constant(x[:2]), training=True).numpy(),
                                 single(tf.constant(x[2:]), training=True).numpy()])
         assert np.max(np.abs(local - expected)) > 0.1
-        np.testing.assert_allclose(layer.moving_mean.numpy(), 0.5 * x.mean(axis=(0, 2, 3)).mean(0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(layer.moving_mean.numpy(), 0.5 * x.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-5)
         print("CROSS_REPLICA_OK")
     """)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -173,14 +173,22 @@ def restore_channel_statistics(prefix, objects, generators, expect_partial=False
     per-channel moving statistics repeated over the frames (a starting point only: recompute standing
     statistics before using an EMA generator). Call inside the strategy scope the generators were built in."""
     twins = {name: _channel_statistics_twin(g) for name, g in generators.items()}
-    status = tf.train.Checkpoint(**objects, **twins).restore(prefix)
-    if expect_partial:
+    # Optimizers refer to the generators' variables: restored with the twins, those checkpoint entries would be
+    # bound to the real generators and leave the twins' unbound. So the twins first, the optimizers after.
+    optimizers = {k: v for k, v in objects.items() if isinstance(v, keras.optimizers.Optimizer)}
+    others = {k: v for k, v in objects.items() if k not in optimizers}
+    status = tf.train.Checkpoint(**others, **twins).restore(prefix)
+    if expect_partial or optimizers:
         status.expect_partial()
     status.assert_existing_objects_matched()
     for name, generator in generators.items():
         for old, new in zip(twins[name].variables, generator.variables):
             value = tf.convert_to_tensor(old)
             new.assign(value if value.shape == new.shape else tf.broadcast_to(value, new.shape))
+    if optimizers:
+        status = tf.train.Checkpoint(**optimizers).restore(prefix)
+        status.expect_partial()
+        status.assert_existing_objects_matched()
 
 
 def _run_seed(config_text):

@@ -157,6 +157,8 @@ def recompute(generator, strategy=None, seed=0, step=0, num_batches=16, batch_si
     for layer, (total, total_sq) in zip(layers, sums):
         mean = total / num_batches
         variance = np.maximum(total_sq / num_batches - np.square(mean), 0.0)
+        if not layer.per_frame:  # the old per-channel layout (normalization.channel_statistics): frame averages
+            mean, variance = mean.mean(0), variance.mean(0)
         layer.moving_mean.assign(mean.astype(np.float32))
         layer.moving_variance.assign(variance.astype(np.float32))
         result[layer] = (mean.astype(np.float32), variance.astype(np.float32))
