@@ -19,7 +19,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class TinyExport(tf.Module):
-    """The generator export contract: serving_default(z [B, 120], label [B], truncation []) -> video, video_uint8."""
+    """The generator export contract: serving_default(z [B, 120], label [B], truncation []) -> video, video_uint8,
+    as exports were before the truncation conventions (no truncation_convention metadata; z clipped to [-t, t])."""
 
     def __init__(self, generator):
         super().__init__()
@@ -79,19 +80,33 @@ def test_eval_writes_record_and_caches_real_statistics(tiny_export):
     out, cache = tiny_export["folder"] / "eval.json", tiny_export["folder"] / "stats"
     result = run_eval(f"--export_dir={tiny_export['export_dir']}", "--metrics=fvd4_9f,is10_9f",
                       f"--real_npz={tiny_export['npz']}", f"--out={out}", f"--stats_cache_dir={cache}",
-                      "--batch_size=5", "--seed=3")
+                      "--batch_size=5", "--seed=3", "--truncation=1.5", "--truncation_convention=resample")
     assert result.returncode == 0, result.stderr
     record = json.loads(out.read_text())
     assert record == json.loads(result.stdout)
     assert set(record["metrics"]) == {"fvd4_9f", "is10_9f", "is10_9f_std"}
     assert record["metrics"]["fvd4_9f"] > 0 and 1.0 <= record["metrics"]["is10_9f"] <= 400
     assert record["protocols"]["fvd4_9f"]["num_samples"] == 4 and record["num_classes"] == 3
+    assert record["truncation"] == 1.5 and record["truncation_convention"] == "resample"
     assert record["networks"]["i3d"].startswith("i3d-kinetics-400:")
     assert record["dataset"].startswith("npz:") and len(list(cache.glob("fvd4_9f-*.npz"))) == 1
     # the same evaluation in-process, with no real data at all: the cached statistics give the same FVD
     again = evaluate.evaluate_generator(tiny_export["export_dir"], None, "fvd4_9f", seed=3, batch_size=5,
+                                        truncation=1.5,
                                         stats_cache_dir=str(cache), dataset_key=record["dataset"], progress=False)
     assert again["metrics"]["fvd4_9f"] == pytest.approx(record["metrics"]["fvd4_9f"], rel=1e-5)
+
+
+def test_scaled_truncation_is_refused_for_an_export_that_clips_z(tiny_export):
+    """An export older than the truncation conventions clips z to [-t, t]: harmless for 'resample' z, which lies
+    inside, but it would distort 'scaled' z (up to 2t), so that is refused with the fix, before any work."""
+    from dvdgan_tf.errors import ConfigError
+    with pytest.raises(ConfigError, match="predates truncation conventions .* export it again"):
+        evaluate.evaluate_generator(tiny_export["export_dir"], None, "fvd4_9f", truncation=0.5,
+                                    truncation_convention="scaled", progress=False)
+    with pytest.raises(ConfigError, match="unknown truncation convention 'clip'"):
+        evaluate.evaluate_generator(tiny_export["export_dir"], None, "fvd4_9f", truncation=0.5,
+                                    truncation_convention="clip", progress=False)
 
 
 def test_errors_exit_2_without_traceback(tiny_export, tmp_path):

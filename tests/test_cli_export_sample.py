@@ -48,7 +48,7 @@ def cli_export(tiny_run_dir, tmp_path_factory):
 def test_export_then_sample_a_grid_as_mp4(cli_export, tmp_path):
     out = str(tmp_path / "grid.mp4")
     result = run_binary("sample", f"--export_dir={cli_export}", "--label=2", "--num=3", "--cols=2",
-                        "--truncation=1.0", "--seed=4", f"--out={out}")
+                        "--truncation=0.5", "--truncation_convention=scaled", "--seed=4", f"--out={out}")
     assert result.returncode == 0, result.stderr[-3000:]
     frames = decode(out)
     # 3 frames; a 2 x 2 grid of 16 x 16 cells with 2 pixels between them: 34 x 34.
@@ -91,6 +91,9 @@ def test_sample_wrong_label_or_folder_fails_fast(cli_export, tmp_path):
     assert result.returncode == 2 and "label 3 is outside the class range [0, 3)" in result.stderr
     result = run_binary("sample", f"--export_dir={tmp_path}", "--label=0", f"--out={tmp_path / 'x.gif'}")
     assert result.returncode == 2 and "is not a SavedModel export" in result.stderr
+    result = run_binary("sample", f"--export_dir={cli_export}", "--label=0", "--truncation=-1",
+                        f"--out={tmp_path / 'x.gif'}")
+    assert "--truncation must be a finite number >= 0" in one_line_error(result, "dvdgan-sample")
     assert "Traceback" not in result.stderr and not os.listdir(tmp_path)
 
 

@@ -12,8 +12,9 @@ import tensorflow as tf
 
 from dvdgan_tf.export import saved_model as export
 from dvdgan_tf.errors import ConfigError, DataError
+from dvdgan_tf.nets import truncation
 from dvdgan_tf.nets.generator import sample_latents
-from dvdgan_tf.training import run_dir
+from dvdgan_tf.training import monitors, run_dir
 
 # Runs in a fresh interpreter, outside the repository, with dvdgan_tf not on the path: argv = export dir,
 # inputs .npz, outputs .npz. Writes the outputs and prints a JSON report.
@@ -35,9 +36,18 @@ clipped = serve(z=tf.clip_by_value(z, -0.5, 0.5), label=labels, truncation=tf.co
 truncated = serve(z=z, label=labels, truncation=tf.constant(0.5))
 negative = serve(z=z, label=labels, truncation=tf.constant(-1.0))
 sample = model.signatures["sample"](batch_size=tf.constant(3), label=tf.constant([1]),
-                                    truncation=tf.constant(0.7), seed=tf.constant(11))
-sample_check = serve(z=sample["z"], label=tf.constant([1, 1, 1]), truncation=tf.constant(0.0))
-latents = model.signatures["latents"](batch_size=tf.constant(3), truncation=tf.constant(0.7), seed=tf.constant(11))
+                                    truncation=tf.constant(0.7), seed=tf.constant(11),
+                                    truncation_convention=tf.constant("resample"))
+sample_check = serve(z=sample["z"], label=tf.constant([1, 1, 1]), truncation=tf.constant(0.7))
+latents = {name: model.signatures["latents"](batch_size=tf.constant(3), truncation=tf.constant(0.7),
+                                             seed=tf.constant(11), truncation_convention=tf.constant(name))["z"]
+           for name in ("resample", "scaled")}
+try:
+    model.signatures["latents"](batch_size=tf.constant(3), truncation=tf.constant(0.7), seed=tf.constant(11),
+                                truncation_convention=tf.constant("clip"))
+    convention_error = None
+except tf.errors.InvalidArgumentError as e:
+    convention_error = e.message
 
 def error(**kwargs):
     args = dict(z=z, label=labels, truncation=tf.constant(0.0))
@@ -54,6 +64,9 @@ report = {
     "signatures": sorted(model.signatures.keys()),
     "metadata": {k: getattr(model, k).numpy().item() for k in ("num_classes", "num_frames", "resolution",
                                                                "z_dim", "step")},
+    "truncation_convention": model.truncation_convention.numpy().decode(),
+    "truncated_outputs": [truncated["truncation"].numpy().item(), truncated["truncation_convention"].numpy().decode()],
+    "convention_error": convention_error,
     "config_has_G": "G.ch = 4" in model.config.numpy().decode(),
     "assets": sorted(a.asset_path.numpy().decode().rsplit("/", 1)[-1] for a in model.assets),
     "wrong_z_error": error(z=tf.zeros([2, 100])),
@@ -65,7 +78,7 @@ report = {
 np.savez(outputs_path, video=out["video"], uint8=out["video_uint8"], hub=hub_out["video"],
          call=call_out["video"], clipped=clipped["video"], truncated=truncated["video"], negative=negative["video"],
          sample_z=sample["z"], sample_video=sample["video"], sample_check=sample_check["video"],
-         latents=latents["z"])
+         latents=latents["resample"], latents_scaled=latents["scaled"])
 print(json.dumps(report))
 '''
 
@@ -95,9 +108,12 @@ def test_export_loads_without_dvdgan_tf_with_documented_outputs(consumer, tiny_r
     report, outputs = consumer
     assert not report["dvdgan_tf_imported"]
     assert report["signatures"] == ["latents", "sample", "serving_default"]
-    assert report["outputs"] == {"video": [[2, 3, 16, 16, 3], "float32"], "video_uint8": [[2, 3, 16, 16, 3], "uint8"]}
+    truncation_outputs = {"truncation": [[], "float32"], "truncation_convention": [[], "string"]}
+    assert report["outputs"] == {"video": [[2, 3, 16, 16, 3], "float32"], "video_uint8": [[2, 3, 16, 16, 3], "uint8"],
+                                 **truncation_outputs}
     assert report["sample_outputs"] == {"video": [[3, 3, 16, 16, 3], "float32"],
-                                        "video_uint8": [[3, 3, 16, 16, 3], "uint8"], "z": [[3, 120], "float32"]}
+                                        "video_uint8": [[3, 3, 16, 16, 3], "uint8"], "z": [[3, 120], "float32"],
+                                        **truncation_outputs}
     assert report["metadata"] == {"num_classes": 3, "num_frames": 3, "resolution": 16, "z_dim": 120, "step": 10}
     assert report["config_has_G"] and report["assets"] == ["dvdgan_export.json", "operative_config.gin"]
     video = outputs["video"]
@@ -125,15 +141,54 @@ def test_export_input_errors_name_the_expected_sizes(consumer):
 
 
 def test_export_truncation(consumer):
-    _, outputs = consumer
-    np.testing.assert_allclose(outputs["truncated"], outputs["clipped"], atol=1e-6)  # clip z to [-t, t]
-    assert np.abs(outputs["truncated"] - outputs["video"]).max() > 1e-3  # (z has entries beyond 0.5)
-    np.testing.assert_array_equal(outputs["negative"], outputs["video"])  # t <= 0: z as given
+    report, outputs = consumer
+    # serving_default takes z as given whatever the truncation value (it used to clip z to [-t, t], which is
+    # neither of BigGAN's conventions: it put point masses at +-t); it records the value and the convention.
+    np.testing.assert_array_equal(outputs["truncated"], outputs["video"])
+    assert np.abs(outputs["clipped"] - outputs["video"]).max() > 1e-3  # clipping would have shown (|z| > 0.5 occurs)
+    np.testing.assert_array_equal(outputs["negative"], outputs["video"])
+    assert report["truncated_outputs"] == [0.5, "resample"] and report["truncation_convention"] == "resample"
+    # sample / latents draw z with the shared function, for each convention.
     z = outputs["sample_z"]
-    assert np.abs(z).max() <= 0.7 and z.std() > 0.3  # resampled truncated normal, not clipped
+    np.testing.assert_array_equal(z, truncation.latents([3, 120], tf.constant([11, 0]), "resample", 0.7).numpy())
     np.testing.assert_array_equal(z, sample_latents(3, 120, 0.7, seed=tf.constant([11, 0])).numpy())
     np.testing.assert_array_equal(outputs["latents"], z)
+    np.testing.assert_array_equal(outputs["latents_scaled"],
+                                  truncation.latents([3, 120], tf.constant([11, 0]), "scaled", 0.7).numpy())
+    assert 0.7 < np.abs(outputs["latents_scaled"]).max() <= 1.4
     np.testing.assert_allclose(outputs["sample_video"], outputs["sample_check"], atol=1e-6)
+    assert "truncation_convention must be resample or scaled" in report["convention_error"]
+
+
+def test_training_samples_equal_the_exports_videos(exported, loaded, tiny_run_dir, tmp_path):
+    """The sample grid of training (SampleWriter: the EMA generator, its z drawn with the run's truncation) and
+    the export's serving_default give the same videos for the same z, labels and truncation."""
+    generator, _ = run_dir.restore_ema_generator(tiny_run_dir["model_dir"], step=exported[1])
+    for convention, value in (("scaled", 0.8), ("resample", 0.6)):
+        writer = monitors.SampleWriter(generator, str(tmp_path), samples_per_class=2, max_classes=3, seed=5,
+                                       truncation_convention=convention, truncation=value)
+        np.testing.assert_array_equal(writer.z.numpy(), truncation.latents(
+            [6, 120], tf.constant([5, 4242]), convention, value).numpy())
+        served = loaded.signatures["serving_default"](z=writer.z, label=writer.labels,
+                                                      truncation=tf.constant(value))
+        np.testing.assert_allclose(served["video"].numpy(), writer.videos().numpy(), rtol=0, atol=1e-6)
+        assert served["truncation"].numpy() == np.float32(value)
+
+
+def test_sample_videos_draws_z_with_the_shared_function(loaded):
+    """dvdgan-sample's path: z from the export's latents signature is truncation.latents' for the convention."""
+    for convention, value in (("scaled", 0.5), ("resample", 0.5), ("resample", 0.0)):
+        videos = export.sample_videos(loaded, 2, 3, value, seed=9, batch_size=2, convention=convention)
+        z = truncation.latents([3, 120], tf.constant([9, 0]), convention, value)
+        expected = loaded.signatures["serving_default"](z=z, label=tf.constant([2, 2, 2]),
+                                                        truncation=tf.constant(value))["video_uint8"].numpy()
+        np.testing.assert_array_equal(videos, expected)
+    old = type("OldExport", (), {})()  # an export without truncation_convention metadata clips z to [-t, t]
+    assert export.check_truncation(old, "resample", 0.5) == ("resample", 0.5)
+    with pytest.raises(ConfigError, match="predates truncation conventions"):
+        export.check_truncation(old, "scaled", 0.5)
+    with pytest.raises(ConfigError, match="finite number >= 0"):
+        export.sample_videos(loaded, 0, 1, -1.0)
 
 
 @pytest.fixture(scope="module")
@@ -203,10 +258,11 @@ def test_batch_0_returns_empty_outputs_of_the_right_shape(loaded):
     assert out["video"].shape == (0, 3, 16, 16, 3) and out["video"].dtype == tf.float32
     assert out["video_uint8"].shape == (0, 3, 16, 16, 3) and out["video_uint8"].dtype == tf.uint8
     sample = loaded.signatures["sample"](batch_size=tf.constant(0), label=tf.constant([1]),
-                                         truncation=tf.constant(0.0), seed=tf.constant(0))
+                                         truncation=tf.constant(0.0), seed=tf.constant(0),
+                                         truncation_convention=tf.constant("resample"))
     assert sample["z"].shape == (0, 120) and sample["video"].shape == (0, 3, 16, 16, 3)
-    assert loaded.signatures["latents"](batch_size=tf.constant(0), truncation=tf.constant(0.0),
-                                        seed=tf.constant(0))["z"].shape == (0, 120)
+    assert loaded.signatures["latents"](batch_size=tf.constant(0), truncation=tf.constant(0.0), seed=tf.constant(0),
+                                        truncation_convention=tf.constant("scaled"))["z"].shape == (0, 120)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e30, -101.0])

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from dvdgan_tf.errors import ConfigError, DataError
 from dvdgan_tf.metrics import c3d, classifiers, evaluate, frechet
+from dvdgan_tf.nets import truncation
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TESTS)
@@ -71,6 +72,12 @@ def test_clip_inputs_depend_on_the_clip_index_and_seed_only():
     assert not np.array_equal(evaluate.clip_inputs(0, 12, 7, 5, seed=4)[0], z)
     truncated, _ = evaluate.clip_inputs(0, 50, 7, 5, truncation=0.5, seed=3)
     assert np.abs(truncated).max() <= 0.5 and np.abs(truncated).max() > 0.4
+    # Both conventions draw clip i's z with the shared function from (seed, i); labels do not depend on it.
+    scaled, scaled_labels = evaluate.clip_inputs(0, 50, 7, 5, truncation=0.5, seed=3, convention="scaled")
+    assert 0.5 < np.abs(scaled).max() <= 1.0 and np.array_equal(scaled_labels, evaluate.clip_inputs(0, 50, 7, 5,
+                                                                                                    seed=3)[1])
+    np.testing.assert_array_equal(scaled[17], truncation.latents([1, 7], truncation.clip_seed(3, 17), "scaled",
+                                                                 0.5).numpy()[0])
 
 
 def test_c3d_input_traces_inside_a_tf_function_and_matches_the_eager_one():

@@ -40,7 +40,11 @@ flags.DEFINE_enum("real_split", "train", ["train", "eval"], "Which data the data
 flags.DEFINE_string("real_npz", None, "Instead of gin: an .npz with uint8 real videos [N, T, H, W, 3].")
 flags.DEFINE_string("real_npz_key", None, "The array in --real_npz (default: 'videos' or its only array).")
 flags.DEFINE_integer("num_classes", None, "Classes to draw labels from (default: the export's metadata).")
-flags.DEFINE_float("truncation", 0.0, "Truncate z to [-t, t] (0: no truncation).")
+flags.DEFINE_float("truncation", 0.0, "Truncation trick with threshold t (0: no truncation); see "
+                   "--truncation_convention. Passed to the export too, which records it.")
+flags.DEFINE_enum("truncation_convention", "resample", ["resample", "scaled"],
+                  "'resample' (BigGAN paper): z from N(0, I) truncated to [-t, t], values beyond t redrawn; "
+                  "'scaled' (TF-Hub BigGAN): z = t * truncnorm(-2, 2).")
 flags.DEFINE_integer("seed", 0, "Seed of z and labels.")
 flags.DEFINE_integer("batch_size", 8, "Clips per generator call and per network call; with --strategy=mirrored, "
                      "per replica (R replicas process R x batch_size clips at once).")
@@ -93,7 +97,8 @@ def evaluate_from_flags():
     record = evaluate.evaluate_generator(
         FLAGS.export_dir, batches, FLAGS.metrics, num_classes=FLAGS.num_classes, truncation=FLAGS.truncation,
         seed=FLAGS.seed, i3d=FLAGS.i3d, c3d=c3d, stats_cache_dir=cache_dir, dataset_key=dataset_key,
-        batch_size=FLAGS.batch_size, progress=FLAGS.progress, strategy=common.make_strategy(FLAGS.strategy))
+        batch_size=FLAGS.batch_size, progress=FLAGS.progress, strategy=common.make_strategy(FLAGS.strategy),
+        truncation_convention=FLAGS.truncation_convention)
     if FLAGS.out:
         evaluate.write_json(FLAGS.out, record)
     return record

@@ -2,6 +2,8 @@
 
     dvdgan-sample --export_dir=runs/demo/export/2000 --label=3 --num=8 --out=class3.mp4
     dvdgan-sample --export_dir=exports/demo --label=0 --num=1 --truncation=1.0 --seed=7 --out=one.gif
+    dvdgan-sample --export_dir=exports/demo --label=0 --num=4 --truncation=0.5 --truncation_convention=scaled \
+        --out=scaled.gif
 
 Only the SavedModel is used (its ``latents`` and ``serving_default`` signatures); K > 1 samples are tiled
 into a grid (--cols per row, default about square).
@@ -21,7 +23,10 @@ flags.adopt_module_key_flags(common)  # --verbose, listed by --help
 flags.DEFINE_string("export_dir", None, "SavedModel folder written by dvdgan-export or a run's export/<step>/.")
 flags.DEFINE_integer("label", None, "Class index of the samples, in [0, number of classes).")
 flags.DEFINE_integer("num", 1, "Number of samples; more than 1 gives a grid.")
-flags.DEFINE_float("truncation", 0.0, "Truncation trick: z from N(0, I) truncated to [-T, T]; 0 = none.")
+flags.DEFINE_float("truncation", 0.0, "Truncation trick with threshold T (0 = none); see --truncation_convention.")
+flags.DEFINE_enum("truncation_convention", "resample", ["resample", "scaled"],
+                  "'resample' (BigGAN paper): z from N(0, I) truncated to [-T, T], values beyond T redrawn; "
+                  "'scaled' (TF-Hub BigGAN): z = T * truncnorm(-2, 2).")
 flags.DEFINE_integer("seed", 0, "Seed of z (same seed, same samples).")
 flags.DEFINE_integer("cols", None, "Samples per grid row (default: ceil(sqrt(num))).")
 flags.DEFINE_integer("fps", 8, "Frames per second of the output.")
@@ -44,6 +49,9 @@ def main(argv):
         check_export(FLAGS.export_dir, FLAGS.label)
         if FLAGS.num < 1 or (FLAGS.cols is not None and FLAGS.cols < 1) or FLAGS.fps < 1:
             raise ConfigError(f"--num, --cols and --fps must be >= 1, got {FLAGS.num}, {FLAGS.cols}, {FLAGS.fps}.")
+        if not FLAGS.truncation >= 0 or FLAGS.truncation == float("inf"):
+            raise ConfigError(f"--truncation must be a finite number >= 0 (0: no truncation), got "
+                              f"{FLAGS.truncation}.")
         write_samples()
 
     return run_reporting_errors("dvdgan-sample", body)
@@ -74,7 +82,8 @@ def write_samples():
     model = export.load_export(FLAGS.export_dir)
     with ProgressBar(FLAGS.num, unit="video", description="dvdgan-sample") as bar:
         videos = export.sample_videos(model, FLAGS.label, FLAGS.num, FLAGS.truncation, FLAGS.seed,
-                                      FLAGS.batch_size, on_progress=lambda done, _: bar.update(done))
+                                      FLAGS.batch_size, on_progress=lambda done, _: bar.update(done),
+                                      convention=FLAGS.truncation_convention)
     cols = FLAGS.cols or math.ceil(math.sqrt(FLAGS.num))
     frames = video_io.video_grid(videos, cols=min(cols, FLAGS.num), padding=2) if FLAGS.num > 1 else videos[0]
     video_io.write_video(FLAGS.out, frames, fps=FLAGS.fps)

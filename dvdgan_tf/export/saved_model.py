@@ -4,14 +4,20 @@ An export loads with ``tf.saved_model.load(dir)`` or ``hub.load(dir)`` in a proc
 no Keras objects, only variables and traced functions. Its signatures (B = batch, any size):
 
   serving_default(z [B, z_dim] float32, label [B] int32, truncation [] float32)
-      -> video [B, T, H, W, 3] float32 in [-1, 1], video_uint8 [B, T, H, W, 3] uint8 (round((x + 1) * 127.5))
-      truncation > 0 clips z elementwise to [-truncation, truncation]; truncation <= 0 uses z as given.
-  sample(batch_size [] int32, label [B or 1] int32, truncation [] float32, seed [] int32)
-      -> video, video_uint8 and z [B, z_dim]: z drawn by the model, identical to
-      ``dvdgan_tf.nets.generator.sample_latents(batch_size, z_dim, truncation if truncation > 0 else None,
-      seed=[seed, 0])``: N(0, I), or N(0, I) truncated to [-truncation, truncation] (resampled, not clipped).
-      A single label is used for the whole batch.
-  latents(batch_size [] int32, truncation [] float32, seed [] int32) -> z [B, z_dim]: sample's z alone.
+      -> video [B, T, H, W, 3] float32 in [-1, 1], video_uint8 [B, T, H, W, 3] uint8 (round((x + 1) * 127.5)),
+      truncation [] float32 and truncation_convention [] string: the truncation these outputs correspond to.
+      z is used as given (never clipped): draw it with the truncation you want (``latents``, or
+      ``dvdgan_tf.nets.truncation.latents``) and pass that truncation value (0: none), which is recorded in the
+      outputs; truncation_convention is the export's (metadata, below).
+  sample(batch_size [] int32, label [B or 1] int32, truncation [] float32, seed [] int32,
+         truncation_convention [] string)
+      -> the outputs of serving_default and z [B, z_dim]: z drawn by the model, identical to
+      ``dvdgan_tf.nets.truncation.latents([batch_size, z_dim], [seed, 0], truncation_convention, truncation)``
+      (the function the training samples, dvdgan-sample and dvdgan-eval use): truncation_convention 'resample'
+      (the BigGAN paper: N(0, I) truncated to [-t, t], values beyond t redrawn) or 'scaled' (TF-Hub BigGAN:
+      t * truncnorm(-2, 2)); truncation <= 0: N(0, I). A single label is used for the whole batch.
+  latents(batch_size [] int32, truncation [] float32, seed [] int32, truncation_convention [] string)
+      -> z [B, z_dim]: sample's z alone.
 
 The loaded object is also callable as ``model(z, label, truncation)`` (serving_default's function, same outputs).
 
@@ -29,7 +35,8 @@ produce a non-finite value, the call fails with "the generator produced non-fini
 it. (``model(z, ...)`` with a wrong z size already fails when the call is bound, with a TypeError naming the
 expected TensorSpec shape (None, z_dim).)
 Metadata: scalar variables ``num_classes``, ``num_frames``, ``resolution``, ``z_dim`` (int32), ``step`` (int64,
--1 if unknown), ``config`` (string, the gin configuration), and the files assets/operative_config.gin and
+-1 if unknown), ``config`` (string, the gin configuration), ``truncation_convention`` (string: the convention
+serving_default's truncation refers to; exports written before it existed clip z to [-t, t] instead), and the files assets/operative_config.gin and
 assets/dvdgan_export.json (the same numbers, readable without TensorFlow).
 """
 import json
@@ -42,6 +49,7 @@ import tensorflow as tf
 
 from dvdgan_tf.errors import ConfigError, DataError
 from dvdgan_tf.io import files
+from dvdgan_tf.nets import truncation as truncation_lib
 
 CONFIG_ASSET = "operative_config.gin"
 METADATA_FILE = "dvdgan_export.json"
@@ -55,7 +63,8 @@ class GeneratorExport(tf.Module):
     SavedModel children: saving traces their single-input default signature, which G's (z, labels) breaks).
     """
 
-    def __init__(self, generator, step=None, config_text="", asset_paths=()):
+    def __init__(self, generator, step=None, config_text="", asset_paths=(),
+                 truncation_convention=truncation_lib.RESAMPLE):
         super().__init__(name="dvdgan_generator")
         self._call_generator = lambda z, label: generator(z, label, training=False)  # not tracked
         self.generator_variables = list(generator.variables)
@@ -65,6 +74,8 @@ class GeneratorExport(tf.Module):
         self.z_dim = tf.Variable(generator.z_dim, dtype=tf.int32, trainable=False, name="z_dim")
         self.step = tf.Variable(-1 if step is None else int(step), dtype=tf.int64, trainable=False, name="step")
         self.config = tf.Variable(config_text or "", dtype=tf.string, trainable=False, name="config")
+        self.truncation_convention = tf.Variable(truncation_lib.check(truncation_convention, None)[0],
+                                                 dtype=tf.string, trainable=False, name="truncation_convention")
         self.assets = [tf.saved_model.Asset(p) for p in asset_paths]
         self._static = dict(num_classes=generator.num_classes, z_dim=generator.z_dim,
                             video_shape=[generator.num_frames, generator.resolution, generator.resolution, 3])
@@ -74,9 +85,11 @@ class GeneratorExport(tf.Module):
         self.__call__ = tf.function(self._serve, input_signature=[
             z_spec, label_spec, scalar(tf.float32, "truncation")])
         self.sample = tf.function(self._sample, input_signature=[
-            scalar(tf.int32, "batch_size"), label_spec, scalar(tf.float32, "truncation"), scalar(tf.int32, "seed")])
+            scalar(tf.int32, "batch_size"), label_spec, scalar(tf.float32, "truncation"), scalar(tf.int32, "seed"),
+            scalar(tf.string, "truncation_convention")])
         self.latents = tf.function(self._latents, input_signature=[
-            scalar(tf.int32, "batch_size"), scalar(tf.float32, "truncation"), scalar(tf.int32, "seed")])
+            scalar(tf.int32, "batch_size"), scalar(tf.float32, "truncation"), scalar(tf.int32, "seed"),
+            scalar(tf.string, "truncation_convention")])
 
     def signatures(self):
         """{signature key: concrete function} for tf.saved_model.save."""
@@ -101,7 +114,6 @@ class GeneratorExport(tf.Module):
 
     def _serve(self, z, label, truncation):
         with tf.control_dependencies(self._check_inputs(z, label)):
-            z = tf.cond(truncation > 0, lambda: tf.clip_by_value(z, -truncation, truncation), lambda: z)
             empty = tf.zeros([0] + self._static["video_shape"], tf.float32)
             video = tf.cond(tf.shape(z)[0] > 0, lambda: tf.cast(self._call_generator(z, label), tf.float32),
                             lambda: empty)
@@ -110,40 +122,44 @@ class GeneratorExport(tf.Module):
                 "rather than a wrong one"])]):
             video = tf.identity(video)
         uint8 = tf.cast(tf.round(tf.clip_by_value((video + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
-        return {"video": video, "video_uint8": uint8}
+        # The truncation these outputs correspond to (a hook for statistics kept per truncation value).
+        return {"video": video, "video_uint8": uint8, "truncation": tf.identity(truncation),
+                "truncation_convention": tf.identity(self.truncation_convention)}
 
-    def _latents(self, batch_size, truncation, seed):
+    def _latents(self, batch_size, truncation, seed, truncation_convention):
         with tf.control_dependencies([tf.debugging.assert_non_negative(batch_size, message=(
                 "batch_size must be >= 0"))]):
             shape = tf.stack([batch_size, self._static["z_dim"]])
-        seed = tf.stack([seed, 0])
-        truncated = lambda: tf.random.stateless_parameterized_truncated_normal(
-            shape, seed, means=0.0, stddevs=1.0, minvals=-truncation, maxvals=truncation)
-        return {"z": tf.cond(truncation > 0, truncated, lambda: tf.random.stateless_normal(shape, seed))}
+        return {"z": truncation_lib.latents(shape, tf.stack([seed, 0]), truncation_convention, truncation)}
 
-    def _sample(self, batch_size, label, truncation, seed):
-        z = self._latents(batch_size, truncation, seed)["z"]
+    def _sample(self, batch_size, label, truncation, seed, truncation_convention):
+        z = self._latents(batch_size, truncation, seed, truncation_convention)["z"]
         with tf.control_dependencies([tf.debugging.assert_equal(
                 tf.logical_or(tf.size(label) == 1, tf.size(label) == batch_size), True,
                 message="label must have 1 entry (one class for the whole batch) or batch_size entries")]):
             label = tf.broadcast_to(label, [batch_size])
-        outputs = self.__call__(z, label, tf.constant(0.0))
+        outputs = self.__call__(z, label, truncation)
         outputs["z"] = z
         return outputs
 
 
-def export_generator(generator, export_dir, step=None, config_text=None):
+def export_generator(generator, export_dir, step=None, config_text=None, truncation_convention=None):
     """Writes ``generator`` as a SavedModel to ``export_dir`` (see the module docstring for its signatures).
 
     Args:
       generator: a built dvdgan_tf Generator (the EMA one for shipping). export_dir: final folder; an existing
         export there is replaced. step: training step stored as metadata. config_text: the gin configuration
         stored as metadata and assets/operative_config.gin (default: the current gin config).
+      truncation_convention: 'resample' or 'scaled', recorded as the convention serving_default's truncation refers
+        to (default: gin ``truncation.convention``, itself 'resample' by default).
     Returns:
       export_dir. Written to a temporary sibling folder and renamed into place, so export_dir never holds a
       partial export, even after a crash.
     """
     config_text = gin.config_str() if config_text is None else config_text
+    if truncation_convention is None:
+        truncation_convention = truncation_lib.sample_grid_truncation()[0]
+    truncation_convention = truncation_lib.check(truncation_convention, None)[0]
     if files.is_local(export_dir):
         export_dir = os.path.abspath(export_dir)
     if tf.io.gfile.isdir(export_dir) and tf.io.gfile.listdir(export_dir) and not _is_saved_model(export_dir):
@@ -151,17 +167,20 @@ def export_generator(generator, export_dir, step=None, config_text=None):
                           f"a new or empty folder.")
     needed = sum(int(tf.size(v)) * tf.as_dtype(v.dtype).size for v in generator.variables)
     with files.publish_dir(export_dir, needed_bytes=needed) as tmp, tempfile.TemporaryDirectory() as assets:
-        module = GeneratorExport(generator, step, config_text, _write_assets(assets, generator, step, config_text))
+        module = GeneratorExport(generator, step, config_text,
+                                 _write_assets(assets, generator, step, config_text, truncation_convention),
+                                 truncation_convention)
         tf.saved_model.save(module, tmp, signatures=module.signatures())
     return export_dir
 
 
-def _write_assets(folder, generator, step, config_text):
+def _write_assets(folder, generator, step, config_text, truncation_convention):
     config_path, metadata_path = os.path.join(folder, CONFIG_ASSET), os.path.join(folder, METADATA_FILE)
     files.write_text(config_path, config_text)
     metadata = {"num_classes": generator.num_classes, "num_frames": generator.num_frames,
                 "resolution": generator.resolution, "z_dim": generator.z_dim, "step": step,
-                "value_range": [-1.0, 1.0], "layout": "[batch, frames, height, width, RGB]"}
+                "value_range": [-1.0, 1.0], "layout": "[batch, frames, height, width, RGB]",
+                "truncation_convention": truncation_convention}
     files.write_text(metadata_path, json.dumps(metadata, indent=2))
     return [config_path, metadata_path]
 
@@ -185,13 +204,27 @@ def load_export(export_dir):
                         f"{reason}): export it again (dvdgan-export --model_dir=<run> --out={export_dir}).") from e
 
 
-def sample_videos(model, label, num, truncation=0.0, seed=0, batch_size=8, on_progress=None):
+def check_truncation(model, convention, truncation):
+    """(convention, t) checked (``truncation.check``) for a loaded export. Exports written before the truncation
+    conventions existed clip z to [-t, t] in serving_default: harmless for 'resample' z (already inside), wrong
+    for 'scaled' z (up to 2t), which is refused for them with a ConfigError."""
+    convention, t = truncation_lib.check(convention, truncation)
+    if t > 0 and convention != truncation_lib.RESAMPLE and getattr(model, "truncation_convention", None) is None:
+        raise ConfigError(f"this export predates truncation conventions and clips z to [-t, t], which would "
+                          f"distort '{convention}' z: export it again with this version (dvdgan-export), or use "
+                          f"the 'resample' convention.")
+    return convention, t
+
+
+def sample_videos(model, label, num, truncation=0.0, seed=0, batch_size=8, on_progress=None,
+                  convention=truncation_lib.RESAMPLE):
     """``num`` videos of class ``label`` from a loaded export (see load_export), using only its signatures.
 
     z comes from the export's ``latents`` signature (all num rows at once, so the result does not depend on
     batch_size), then ``serving_default`` runs in batches of ``batch_size``.
     Args:
-      truncation: > 0 draws z from N(0, I) truncated to [-truncation, truncation]; <= 0 no truncation.
+      truncation, convention: 0 / None: z ~ N(0, I); t > 0: z drawn by ``truncation.latents`` under convention
+        'resample' (N(0, I) truncated to [-t, t]) or 'scaled' (t * truncnorm(-2, 2)).
       seed: int, fixes z. on_progress: optional callable(done, num) after each batch.
     Returns:
       uint8 NumPy array [num, T, H, W, 3].
@@ -201,9 +234,13 @@ def sample_videos(model, label, num, truncation=0.0, seed=0, batch_size=8, on_pr
         raise ConfigError(f"label {label} is outside the class range [0, {num_classes}) of this export.")
     if num < 1 or batch_size < 1:
         raise ConfigError(f"the number of samples and the batch size must be >= 1, got {num} and {batch_size}.")
+    convention, truncation = check_truncation(model, convention, truncation)
     truncation = tf.constant(truncation, tf.float32)
-    z = model.signatures["latents"](batch_size=tf.constant(num, tf.int32), truncation=truncation,
-                                    seed=tf.constant(seed, tf.int32))["z"]
+    latents = model.signatures["latents"]
+    args = dict(batch_size=tf.constant(num, tf.int32), truncation=truncation, seed=tf.constant(seed, tf.int32))
+    if "truncation_convention" in latents.structured_input_signature[1]:  # else an older export: 'resample'
+        args["truncation_convention"] = tf.constant(convention)
+    z = latents(**args)["z"]
     videos = []
     for start in range(0, num, batch_size):
         z_batch = z[start:start + batch_size]

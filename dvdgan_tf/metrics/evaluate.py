@@ -22,6 +22,7 @@ from dvdgan_tf.metrics import classifiers, frechet, fvd, inception_score, prepro
 from dvdgan_tf.metrics import protocols as protocols_lib
 from dvdgan_tf.io import files
 from dvdgan_tf.io.console import ProgressBar
+from dvdgan_tf.nets import truncation as truncation_lib
 
 
 def _videos_of(batch):
@@ -148,24 +149,18 @@ def uses_replicas(strategy):
     return strategy is not None and type(strategy).__name__ != "_DefaultDistributionStrategy"
 
 
-def clip_inputs(start, n, z_dim, num_classes, truncation=0.0, seed=0):
+def clip_inputs(start, n, z_dim, num_classes, truncation=0.0, seed=0, convention=truncation_lib.RESAMPLE):
     """(z [n, z_dim] float32, labels [n] int32) of generated clips start ... start + n - 1.
 
-    Clip i's come from a generator seeded with (seed, i) alone, so a clip is the same whichever chunk and replica
-    make it. z ~ N(0, I), truncated to [-truncation, truncation] when truncation > 0 (values outside redrawn);
-    labels uniform over [0, num_classes).
+    Clip i's come from (seed, i) alone, so a clip is the same whichever chunk and replica make it. z: the shared
+    truncation function (``truncation.clip_latents``): N(0, I) when truncation is 0 / None, else truncated under
+    ``convention`` ('resample': N(0, I) truncated to [-t, t]; 'scaled': t * truncnorm(-2, 2)). Labels uniform
+    over [0, num_classes), from a NumPy generator seeded with (seed, i).
     """
-    z, labels = np.empty((n, z_dim), np.float32), np.empty(n, np.int32)
+    z = truncation_lib.clip_latents(seed, start, n, z_dim, convention, truncation)
+    labels = np.empty(n, np.int32)
     for row in range(n):
-        rng = np.random.default_rng([abs(int(seed)), int(seed < 0), start + row])
-        labels[row] = rng.integers(num_classes)
-        values = rng.standard_normal(z_dim)
-        if truncation and truncation > 0:
-            outside = np.abs(values) > truncation
-            while outside.any():
-                values[outside] = rng.standard_normal(int(outside.sum()))
-                outside = np.abs(values) > truncation
-        z[row] = values
+        labels[row] = np.random.default_rng([abs(int(seed)), int(seed < 0), start + row]).integers(num_classes)
     return z, labels
 
 
@@ -176,16 +171,18 @@ class GeneratedClips:
       videos_fn: (z [n, z_dim] float32, labels [n] int32) -> videos [n, T, H, W, 3] float in [-1, 1], a
         TensorFlow-traceable function (it runs inside ``strategy.run``): the generator, or an export's signature.
       z_dim, num_classes: the generator's. clip_shape: (T, H, W, 3) of its clips.
-      truncation, seed: see ``clip_inputs``.
+      truncation, seed, convention: see ``clip_inputs``.
     """
 
-    def __init__(self, videos_fn, z_dim, num_classes, clip_shape, truncation=0.0, seed=0):
+    def __init__(self, videos_fn, z_dim, num_classes, clip_shape, truncation=0.0, seed=0,
+                 convention=truncation_lib.RESAMPLE):
         self.videos_fn, self.z_dim, self.num_classes = videos_fn, int(z_dim), int(num_classes)
         self.clip_shape = None if clip_shape is None else tuple(clip_shape)
-        self.truncation, self.seed = float(truncation or 0.0), seed
+        self.convention, self.truncation = truncation_lib.check(convention, truncation)
+        self.seed = seed
 
     def inputs(self, start, n):
-        return clip_inputs(start, n, self.z_dim, self.num_classes, self.truncation, self.seed)
+        return clip_inputs(start, n, self.z_dim, self.num_classes, self.truncation, self.seed, self.convention)
 
     def sequential(self):
         """generate_fn(n) for the host path (no strategy): the next n clips, counting on from clip 0 across
@@ -489,14 +486,16 @@ def _metadata(loaded, name):
     return None if value is None else value.numpy().item()
 
 
-def export_generate_fn(loaded, num_classes=None, truncation=0.0, seed=0):
+def export_generate_fn(loaded, num_classes=None, truncation=0.0, seed=0, convention=truncation_lib.RESAMPLE):
     """generate_fn(n) for an exported generator: clip i's z and label are ``clip_inputs``' (a function of i and
     ``seed`` only, as over replicas), so the host path and every replica count score the same clips.
 
-    z: N(0, I), or N(0, I) truncated to [-truncation, truncation] when truncation > 0 (also passed to the
-    signature, which clips to the same range). Labels: uniform over [0, num_classes) (num_classes read from the
-    export's metadata when not given). Returns the signature's float 'video' in [-1, 1].
+    z: ``clip_inputs``' under (convention, truncation); the truncation value is also passed to the signature,
+    which takes z as given (exports older than the conventions clip it: see ``check_truncation``). Labels:
+    uniform over [0, num_classes) (num_classes read from the export's metadata when not given). Returns the
+    signature's float 'video' in [-1, 1].
     """
+    convention, truncation = export_lib.check_truncation(loaded, convention, truncation)
     signature = loaded.signatures["serving_default"]
     inputs = signature.structured_input_signature[1]
     if set(inputs) != {"z", "label", "truncation"}:
@@ -506,8 +505,8 @@ def export_generate_fn(loaded, num_classes=None, truncation=0.0, seed=0):
     if not num_classes:
         raise ConfigError("the export does not record its number of classes; pass num_classes (--num_classes).")
     clips = GeneratedClips(
-        lambda z, labels: signature(z=z, label=labels, truncation=tf.constant(float(truncation or 0.0)))["video"],
-        z_dim, num_classes, None, truncation, seed)
+        lambda z, labels: signature(z=z, label=labels, truncation=tf.constant(truncation))["video"],
+        z_dim, num_classes, None, truncation, seed, convention)
     return clips.sequential(), num_classes
 
 
@@ -549,7 +548,7 @@ class _CheckedBatches:
 
 def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None, truncation=0.0, seed=0,
                        i3d=None, c3d=None, stats_cache_dir=None, dataset_key=None, batch_size=8, progress=True,
-                       strategy=None):
+                       strategy=None, truncation_convention=truncation_lib.RESAMPLE):
     """Evaluates an exported generator; returns the JSON-able record (see ``compute_metrics`` for arguments).
 
     With a strategy (not None or the default), the export and the networks are loaded under its scope and its
@@ -560,18 +559,20 @@ def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None,
     the export's clip length, resolution and class count only if real statistics must be computed.
 
     Record: {'metrics': {name: value, name_std: ...}, 'protocols': {...}, 'networks': {...}, 'export_dir',
-    'step' (from the export's metadata, or None), 'num_classes', 'truncation', 'seed', 'dataset', 'replicas' (how many
+    'step' (from the export's metadata, or None), 'num_classes', 'truncation', 'truncation_convention' (z's:
+    'resample' or 'scaled', see ``nets.truncation``), 'seed', 'dataset', 'replicas' (how many
     replicas ran it; the values do not depend on it), 'seconds'}.
     """
     start = time.time()
     scope = strategy.scope if uses_replicas(strategy) else contextlib.nullcontext  # networks' variables per replica
     with scope():
         loaded = load_export(export_dir)
-    generate, num_classes = export_generate_fn(loaded, num_classes, truncation, seed)
+    truncation_convention, truncation = export_lib.check_truncation(loaded, truncation_convention, truncation)
+    generate, num_classes = export_generate_fn(loaded, num_classes, truncation, seed, truncation_convention)
     protocols = protocols_lib.parse_metric_list(metric_names)
     num_frames, resolution = _metadata(loaded, "num_frames"), _metadata(loaded, "resolution")
     if num_frames is None or resolution is None:  # an export without metadata: look at one clip
-        probe = export_generate_fn(loaded, num_classes, truncation, seed + 1)[0](1)
+        probe = export_generate_fn(loaded, num_classes, truncation, seed + 1, truncation_convention)[0](1)
         num_frames, resolution = int(probe.shape[1]), int(probe.shape[2])
     wrong = [p.name for p in protocols if p.num_frames != num_frames]
     if wrong:
@@ -592,15 +593,17 @@ def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None,
     if uses_replicas(strategy):
         signature = loaded.signatures["serving_default"]
         generate = GeneratedClips(
-            lambda z, labels: signature(z=z, label=labels, truncation=tf.constant(float(truncation or 0.0)))["video"],
-            signature.structured_input_signature[1]["z"].shape[-1], num_classes, clip_shape, truncation, seed)
+            lambda z, labels: signature(z=z, label=labels, truncation=tf.constant(truncation))["video"],
+            signature.structured_input_signature[1]["z"].shape[-1], num_classes, clip_shape, truncation, seed,
+            truncation_convention)
     values = compute_metrics(generate, real_batches, metric_names, i3d=i3d_net, c3d=c3d_net,
                              stats_cache_dir=stats_cache_dir, dataset_key=dataset_key, batch_size=batch_size,
                              progress=progress, strategy=strategy)
     record = {"metrics": values}
     record.update(describe(metric_names, i3d_net and i3d_net.identity, c3d_net and c3d_net.identity))
     record.update({"export_dir": os.path.abspath(export_dir), "step": _metadata(loaded, "step"),
-                   "num_classes": int(num_classes), "truncation": float(truncation or 0.0), "seed": seed,
+                   "num_classes": int(num_classes), "truncation": truncation,
+                   "truncation_convention": truncation_convention, "seed": seed,
                    "dataset": dataset_key, "replicas": strategy.num_replicas_in_sync if strategy else 1,
                    "seconds": round(time.time() - start, 1)})
     return record

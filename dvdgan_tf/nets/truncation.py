@@ -69,7 +69,7 @@ def latents(shape, seed, convention=RESAMPLE, truncation=None):
     if tf.is_tensor(convention):
         known = tf.reduce_any(tf.equal(convention, tf.constant(CONVENTIONS)))
         with tf.control_dependencies([tf.debugging.Assert(known, [
-                "truncation_convention must be 'resample' or 'scaled'; got", convention])]):
+                "truncation_convention must be resample or scaled; got", convention])]):
             scaled = tf.identity(tf.equal(convention, SCALED))
     else:
         scaled = tf.constant(check(convention, None)[0] == SCALED)
