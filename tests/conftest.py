@@ -21,6 +21,7 @@ def _make_tiny_run_dir(model_dir):
     import tensorflow as tf
     from dvdgan_tf import config
     from dvdgan_tf.nets import generator
+    from dvdgan_tf.training import standing_stats
 
     config.parse_config(["gin/ucf101.gin"], TINY_G_BINDINGS)
     with open(os.path.join(model_dir, "operative_config.gin"), "w", encoding="utf-8") as f:
@@ -40,6 +41,7 @@ def _make_tiny_run_dir(model_dir):
             for v in g.trainable_variables:
                 v.assign(v + 0.5 * rng.standard_normal(v.shape).astype(np.float32))
         step.assign(s)
+        standing_stats.recompute(g, seed=0, step=s)  # as dvdgan-train before a checkpoint (train.seed = 0)
         manager.save(checkpoint_number=s)
         videos[s] = g(z, labels, training=False).numpy()
     return {"model_dir": model_dir, "z": z.numpy(), "labels": labels.numpy(), "videos": videos}

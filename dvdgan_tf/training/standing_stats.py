@@ -6,7 +6,7 @@ to it. Before G_ema is sampled, exported or scored, ``recompute`` gives it its o
 1. spectral norm: the power iteration is run on G_ema's own weights (from a given start, by default its own
    vectors; the training loop starts from the live G's vectors, which are close) until the sigma estimate of
    every layer changes by less than 1e-6 relatively (at most ``power_iterations`` iterations), so each sigma is
-   that of G_ema's weights;
+   that of G_ema's weights (vectors already converged are left as they are);
 2. BN statistics: G_ema runs in training mode on ``num_batches`` batches of ``batch_size`` fresh clips (z from
    N(0, I), or truncated as ``truncation`` says, and uniform labels), with its spectral-norm vectors held still.
    Every FrameBatchNorm's moving statistics [T, C] become the exact averages over those batches: the mean of the
@@ -58,18 +58,23 @@ def batch_norm_layers(generator):
 @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([1, None], tf.float32),
                               tf.TensorSpec([], tf.int32)])
 def _power_iterate(w_mat, u, max_iterations):
-    sigma, u = spectral_norm_step(w_mat, u)
+    """Power iteration from u until sigma's estimate changes by <= 1e-6 relatively; returns the last u before
+    that step, so an already converged u comes back unchanged (recomputing twice gives the same result)."""
+    sigma, u_next = spectral_norm_step(w_mat, u)
 
-    def body(i, u, sigma, _):
-        new_sigma, new_u = spectral_norm_step(w_mat, u)
-        return i + 1, new_u, new_sigma, tf.abs(new_sigma - sigma) / (tf.abs(new_sigma) + 1e-12)
+    def body(i, u, sigma, u_next, _):
+        new_sigma, u_after = spectral_norm_step(w_mat, u_next)
+        change = tf.abs(new_sigma - sigma) / (tf.abs(new_sigma) + 1e-12)
+        moving = change > 1e-6
+        return (i + 1, tf.where(moving, u_next, u), tf.where(moving, new_sigma, sigma),
+                tf.where(moving, u_after, u_next), change)
 
-    _, u, _, _ = tf.while_loop(lambda i, u, s, change: tf.logical_and(i < max_iterations, change > 1e-6), body,
-                               (tf.constant(1), u, sigma, tf.constant(1.0)))
+    _, u, _, _, _ = tf.while_loop(lambda i, u, s, u_next, change: tf.logical_and(i < max_iterations, change > 1e-6),
+                                  body, (tf.constant(0), u, sigma, u_next, tf.constant(1.0)))
     return u
 
 
-def power_iterate(generator, start_from=None, max_iterations=100):
+def power_iterate(generator, start_from=None, max_iterations=1000):
     """Sets every spectral-norm vector u of ``generator`` to the power iteration's estimate on its own weights,
     starting from ``start_from``'s vectors (a generator of the same architecture; default: its own)."""
     layers = spectral_norm_layers(generator)
@@ -122,7 +127,7 @@ def _batch_moments_fn(generator, strategy, per_replica, truncation):
 
 
 @gin.configurable("standing_stats", allowlist=["num_batches", "batch_size", "power_iterations"])
-def recompute(generator, strategy=None, seed=0, step=0, num_batches=16, batch_size=16, power_iterations=100,
+def recompute(generator, strategy=None, seed=0, step=0, num_batches=16, batch_size=16, power_iterations=1000,
               sn_start=None, truncation=None):
     """Gives ``generator`` (G_ema) its own spectral-norm vectors and standing BN statistics (module docstring).
 
