@@ -46,6 +46,14 @@ def first_frame_ratio(videos):
     return float(brightness[:, 0].mean() / brightness[:, 1:].mean())
 
 
+def _as_is(video, label):
+    return video, label
+
+
+def _in_grey(video, label):
+    return grayscale(video), label
+
+
 def train_classifier(dataset_fn, num_frames, resolution, num_classes, steps=200, batch_size=32, seed=0,
                      colour=True):
     """Trains ``make_classifier`` on ``dataset_fn``'s training stream with Adam; with colour=False on grey-scale
@@ -54,7 +62,7 @@ def train_classifier(dataset_fn, num_frames, resolution, num_classes, steps=200,
     Returns (classifier, accuracy on the dataset's evaluation split), the latter in [0, 1].
     """
     args = dict(batch_size=batch_size, num_frames=num_frames, resolution=resolution, num_classes=num_classes)
-    view = (lambda video, label: (video, label)) if colour else (lambda video, label: (grayscale(video), label))
+    view = _as_is if colour else _in_grey
     classifier = make_classifier(num_classes, seed=seed)
     classifier.compile(optimizer=keras.optimizers.Adam(1e-3),
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
