@@ -14,7 +14,7 @@ from dvdgan_tf.export import saved_model as export
 from dvdgan_tf.errors import ConfigError, DataError
 from dvdgan_tf.nets import truncation
 from dvdgan_tf.nets.generator import sample_latents
-from dvdgan_tf.training import monitors, run_dir
+from dvdgan_tf.training import monitors, run_dir, standing_stats
 
 # Runs in a fresh interpreter, outside the repository, with dvdgan_tf not on the path: argv = export dir,
 # inputs .npz, outputs .npz. Writes the outputs and prints a JSON report.
@@ -147,7 +147,8 @@ def test_export_truncation(consumer):
     np.testing.assert_array_equal(outputs["truncated"], outputs["video"])
     assert np.abs(outputs["clipped"] - outputs["video"]).max() > 1e-3  # clipping would have shown (|z| > 0.5 occurs)
     np.testing.assert_array_equal(outputs["negative"], outputs["video"])
-    assert report["truncated_outputs"] == [0.5, "resample"] and report["truncation_convention"] == "resample"
+    # 0.5 lies halfway between the stored 0 and 1 (export_generator's default): the smaller one's statistics.
+    assert report["truncated_outputs"] == [0.0, "resample"] and report["truncation_convention"] == "resample"
     # sample / latents draw z with the shared function, for each convention.
     z = outputs["sample_z"]
     np.testing.assert_array_equal(z, truncation.latents([3, 120], tf.constant([11, 0]), "resample", 0.7).numpy())
@@ -162,9 +163,12 @@ def test_export_truncation(consumer):
 
 def test_training_samples_equal_the_exports_videos(exported, loaded, tiny_run_dir, tmp_path):
     """The sample grid of training (SampleWriter: the EMA generator, its z drawn with the run's truncation) and
-    the export's serving_default give the same videos for the same z, labels and truncation."""
+    the export's serving_default give the same videos for the same z, labels and truncation, when G_ema's
+    standing statistics are those of the stored truncation nearest the value (1.0 of the default 0 and 1)."""
     # standing=True: the export's G_ema, with the standing statistics export_checkpoint gives it (seeded, the same).
     generator, _ = run_dir.restore_ema_generator(tiny_run_dir["model_dir"], step=exported[1], standing=True)
+    # The export's statistics for truncation 1.0 (its convention, 'resample'; the run's seed 0 and the step).
+    standing_stats.recompute(generator, seed=0, step=exported[1], truncation=1.0, convention="resample")
     for convention, value in (("scaled", 0.8), ("resample", 0.6)):
         writer = monitors.SampleWriter(generator, str(tmp_path), samples_per_class=2, max_classes=3, seed=5,
                                        truncation_convention=convention, truncation=value)
@@ -173,7 +177,7 @@ def test_training_samples_equal_the_exports_videos(exported, loaded, tiny_run_di
         served = loaded.signatures["serving_default"](z=writer.z, label=writer.labels,
                                                       truncation=tf.constant(value))
         np.testing.assert_allclose(served["video"].numpy(), writer.videos().numpy(), rtol=0, atol=1e-6)
-        assert served["truncation"].numpy() == np.float32(value)
+        assert served["truncation"].numpy() == np.float32(1.0)
 
 
 def test_sample_videos_draws_z_with_the_shared_function(loaded):
@@ -229,7 +233,7 @@ def test_export_is_atomic_and_keeps_the_previous_export_on_a_crash(exported, res
     monkeypatch.setattr(tf.saved_model, "save", crash)
     for target in (previous, tmp_path / "new"):
         with pytest.raises(RuntimeError, match="simulated crash"):
-            export.export_generator(generator, str(target), step=5)
+            export.export_generator(generator, str(target), step=5, standing_truncations=None)
     assert sorted(os.listdir(tmp_path)) == ["export"]  # no partial or temporary folder left
     with open(previous / "saved_model.pb", "rb") as f:
         assert f.read() == previous_graph
@@ -321,7 +325,7 @@ def test_export_folder_and_files_get_the_permissions_of_the_umask(restored_step_
     generator, _ = restored_step_5
     old = os.umask(mask)
     try:
-        path = export.export_generator(generator, str(tmp_path / "export" / "5"), step=5)
+        path = export.export_generator(generator, str(tmp_path / "export" / "5"), step=5, standing_truncations=None)
     finally:
         os.umask(old)
     modes = {}
@@ -333,3 +337,62 @@ def test_export_folder_and_files_get_the_permissions_of_the_umask(restored_step_
     for is_dir, mode in list(modes.values()) + [(True, os.stat(path).st_mode & 0o777)]:
         assert oct(mode) == oct((0o777 if is_dir else 0o666) & ~mask)
     assert os.listdir(tmp_path / "export") == ["5"]  # no temporary sibling left
+
+
+def _moving_statistics(generator):
+    return [v.numpy() for layer in standing_stats.batch_norm_layers(generator)
+            for v in (layer.moving_mean, layer.moving_variance)]
+
+
+def test_export_serves_the_standing_statistics_of_the_nearest_stored_truncation(restored_step_5, tiny_run_dir,
+                                                                                   tmp_path):
+    """Stored values 0 and 0.8 ('scaled'): serving_default at t uses the statistics that standing_stats.recompute
+    gives at the nearest stored value (ties: the smaller) and says which; the exported generator is unchanged."""
+    generator, _ = restored_step_5
+    before = _moving_statistics(generator)
+    path = export.export_generator(generator, str(tmp_path / "e"), step=5, truncation_convention="scaled",
+                                   standing_truncations=(0.8, 0.0), seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(before, _moving_statistics(generator)))
+    model = tf.saved_model.load(path)
+    np.testing.assert_array_equal(model.standing_truncations.numpy(), np.float32([0.0, 0.8]))
+    z, labels = tf.constant(tiny_run_dir["z"]), tf.constant(tiny_run_dir["labels"])
+    expected = {}
+    try:
+        for value in (0.0, 0.8):
+            standing_stats.recompute(generator, seed=3, step=5, truncation=value, convention="scaled")
+            expected[value] = generator(z, labels, training=False).numpy()
+    finally:
+        for variable, value in zip([v for layer in standing_stats.batch_norm_layers(generator)
+                                    for v in (layer.moving_mean, layer.moving_variance)], before):
+            variable.assign(value)
+    assert np.abs(expected[0.0] - expected[0.8]).max() > 1e-3  # the two sets of statistics do differ
+    serve = model.signatures["serving_default"]
+    for asked, nearest in ((0.0, 0.0), (0.8, 0.8), (0.3, 0.0), (0.4, 0.0), (0.5, 0.8), (2.0, 0.8), (-1.0, 0.0)):
+        out = serve(z=z, label=labels, truncation=tf.constant(asked))
+        np.testing.assert_allclose(out["video"].numpy(), expected[nearest], rtol=1e-5, atol=1e-6)
+        assert out["truncation"].numpy() == np.float32(nearest), asked
+        assert out["truncation_convention"].numpy() == b"scaled"
+    sample = model.signatures["sample"](batch_size=tf.constant(2), label=tf.constant([1]),
+                                        truncation=tf.constant(0.7), seed=tf.constant(2),
+                                        truncation_convention=tf.constant("scaled"))
+    assert sample["truncation"].numpy() == np.float32(0.8)
+    np.testing.assert_allclose(sample["video"].numpy(), serve(z=sample["z"], label=tf.constant([1, 1]),
+                                                              truncation=tf.constant(0.8))["video"].numpy(),
+                               rtol=1e-5, atol=1e-6)
+    with open(os.path.join(path, "assets", export.METADATA_FILE), encoding="utf-8") as f:
+        assert json.load(f)["standing_truncations"] == [0.0, 0.8]
+
+
+def test_an_export_without_stored_statistics_still_samples(restored_step_5, tiny_run_dir, tmp_path):
+    """An export as written before stored statistics (none stored: the generator's own serve every truncation,
+    and the truncation output is the value asked for) still works with sample_videos (dvdgan-sample/-eval)."""
+    generator, _ = restored_step_5
+    model = tf.saved_model.load(export.export_generator(generator, str(tmp_path / "e"), step=5,
+                                                        standing_truncations=None))
+    assert not hasattr(model, "standing_truncations")
+    videos = export.sample_videos(model, 1, 2, 0.5, seed=4, batch_size=2)
+    z = truncation.latents([2, 120], tf.constant([4, 0]), "resample", 0.5)
+    expected = np.round((generator(z, tf.constant([1, 1]), training=False).numpy() + 1) * 127.5)
+    assert np.abs(videos.astype(np.float64) - expected).max() <= 1
+    out = model.signatures["serving_default"](z=z, label=tf.constant([1, 1]), truncation=tf.constant(0.5))
+    assert out["truncation"].numpy() == np.float32(0.5)

@@ -49,6 +49,7 @@ import tensorflow as tf
 
 from dvdgan_tf.errors import ConfigError, DataError
 from dvdgan_tf.io import files
+from dvdgan_tf.nets import normalization
 from dvdgan_tf.nets import truncation as truncation_lib
 
 CONFIG_ASSET = "operative_config.gin"
@@ -64,10 +65,21 @@ class GeneratorExport(tf.Module):
     """
 
     def __init__(self, generator, step=None, config_text="", asset_paths=(),
-                 truncation_convention=truncation_lib.RESAMPLE):
+                 truncation_convention=truncation_lib.RESAMPLE, standing=None):
         super().__init__(name="dvdgan_generator")
         self._call_generator = lambda z, label: generator(z, label, training=False)  # not tracked
         self.generator_variables = list(generator.variables)
+        # Standing statistics per stored truncation value (see standing_statistics): values [K] ascending, and per
+        # FrameBatchNorm layer (ids kept outside tracking, for normalization.given_statistics) [K, ...] stacks.
+        self._standing_layers = []
+        if standing is not None:
+            values, per_layer = standing
+            self.standing_truncations = tf.Variable(np.asarray(values, np.float32), trainable=False,
+                                                    name="standing_truncations")
+            self.standing_means = [tf.Variable(m, trainable=False, name="standing_mean") for _, m, _ in per_layer]
+            self.standing_variances = [tf.Variable(v, trainable=False, name="standing_variance")
+                                       for _, _, v in per_layer]
+            self._standing_layers = [id(layer) for layer, _, _ in per_layer]
         self.num_classes = tf.Variable(generator.num_classes, dtype=tf.int32, trainable=False, name="num_classes")
         self.num_frames = tf.Variable(generator.num_frames, dtype=tf.int32, trainable=False, name="num_frames")
         self.resolution = tf.Variable(generator.resolution, dtype=tf.int32, trainable=False, name="resolution")
@@ -112,18 +124,36 @@ class GeneratorExport(tf.Module):
                 f"z must be finite with |z| <= {MAX_ABS_Z:g} (z is meant to be N(0, I)); got NaN/inf or a larger "
                 f"value: max |z| =", tf.reduce_max(tf.abs(z))])]  # NaN <= x is false, so NaN fails too
 
+    def _standing_choice(self, truncation):
+        """(stored truncation value nearest ``truncation`` (ties: the smaller), {id(BN layer): (mean, variance)}
+        stored for it), or (truncation, None) for an export without stored values."""
+        if not self._standing_layers:
+            return tf.identity(truncation), None
+        values = self.standing_truncations  # ascending: argmin's first minimum is the smaller value on a tie
+        with tf.control_dependencies([tf.debugging.Assert(tf.math.is_finite(truncation), [
+                "truncation must be a finite number; got", truncation])]):
+            index = tf.argmin(tf.abs(values - tf.maximum(truncation, 0.0)), output_type=tf.int32)
+        statistics = {layer: (tf.gather(mean, index), tf.gather(variance, index)) for layer, mean, variance in
+                      zip(self._standing_layers, self.standing_means, self.standing_variances)}
+        return tf.gather(values, index), statistics
+
     def _serve(self, z, label, truncation):
+        used, statistics = self._standing_choice(truncation)
+
+        def run_generator():
+            with normalization.given_statistics(statistics):
+                return tf.cast(self._call_generator(z, label), tf.float32)
+
         with tf.control_dependencies(self._check_inputs(z, label)):
             empty = tf.zeros([0] + self._static["video_shape"], tf.float32)
-            video = tf.cond(tf.shape(z)[0] > 0, lambda: tf.cast(self._call_generator(z, label), tf.float32),
-                            lambda: empty)
+            video = tf.cond(tf.shape(z)[0] > 0, run_generator, lambda: empty)
         with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(video)), [
                 "the generator produced non-finite values (NaN or inf) for these inputs; it returns no video "
                 "rather than a wrong one"])]):
             video = tf.identity(video)
         uint8 = tf.cast(tf.round(tf.clip_by_value((video + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
-        # The truncation these outputs correspond to (a hook for statistics kept per truncation value).
-        return {"video": video, "video_uint8": uint8, "truncation": tf.identity(truncation),
+        # The truncation these outputs correspond to: the stored value whose standing statistics were used.
+        return {"video": video, "video_uint8": uint8, "truncation": used,
                 "truncation_convention": tf.identity(self.truncation_convention)}
 
     def _latents(self, batch_size, truncation, seed, truncation_convention):
@@ -143,7 +173,38 @@ class GeneratorExport(tf.Module):
         return outputs
 
 
-def export_generator(generator, export_dir, step=None, config_text=None, truncation_convention=None):
+DEFAULT_STANDING_TRUNCATIONS = (0.0, 1.0)
+
+
+def standing_statistics(generator, truncations, convention, seed=0, step=0, strategy=None):
+    """Standing BN statistics of ``generator`` at each truncation value (``standing_stats.recompute`` with that
+    truncation and ``convention``, keyed by seed and step), its variables restored afterwards (BN statistics and
+    SN vectors: a training run's G_ema keeps the statistics it had).
+
+    Returns (values, [(layer, means [K, ...], variances [K, ...]) per FrameBatchNorm]): values the distinct
+    truncations ascending (<= 0 counts as 0, no truncation), K of them."""
+    from dvdgan_tf.training import standing_stats  # pylint: disable=import-outside-toplevel  (nets only)
+    values = sorted({max(truncation_lib.check(convention, t)[1], 0.0) for t in truncations})
+    if not values:
+        raise ConfigError("export_generator.standing_truncations is empty: give at least one truncation value "
+                          "(e.g. (0.0, 1.0); 0: no truncation), or None for no stored statistics.")
+    layers = standing_stats.batch_norm_layers(generator)
+    held = [v for layer in layers for v in (layer.moving_mean, layer.moving_variance)]
+    held += [layer.sn_u for layer in standing_stats.spectral_norm_layers(generator)]
+    saved = [v.numpy() for v in held]
+    try:
+        results = [standing_stats.recompute(generator, strategy, seed=seed, step=step, truncation=t,
+                                            convention=convention) for t in values]
+    finally:
+        for variable, value in zip(held, saved):
+            variable.assign(value)
+    return values, [(layer, np.stack([r[layer][0] for r in results]), np.stack([r[layer][1] for r in results]))
+                    for layer in layers]
+
+
+@gin.configurable("export_generator", allowlist=["standing_truncations"])
+def export_generator(generator, export_dir, step=None, config_text=None, truncation_convention=None,
+                     standing_truncations=DEFAULT_STANDING_TRUNCATIONS, seed=0, strategy=None):
     """Writes ``generator`` as a SavedModel to ``export_dir`` (see the module docstring for its signatures).
 
     Args:
@@ -152,9 +213,15 @@ def export_generator(generator, export_dir, step=None, config_text=None, truncat
         stored as metadata and assets/operative_config.gin (default: the current gin config).
       truncation_convention: 'resample' or 'scaled', recorded as the convention serving_default's truncation refers
         to (default: gin ``truncation.convention``, itself 'resample' by default).
+      standing_truncations: (gin) truncation values (0: none) for which standing statistics are computed
+        (``standing_statistics``, under truncation_convention) and stored; each signature call uses those of the
+        value nearest its truncation and returns that value. None: store none (the generator's own statistics
+        serve every truncation, as in exports written before this).
+      seed, strategy: key the standing-statistics draws (with step; the training run's seed, so that the value 0
+        reproduces the run's own G_ema statistics) and the strategy the generator's variables live under.
     Returns:
       export_dir. Written to a temporary sibling folder and renamed into place, so export_dir never holds a
-      partial export, even after a crash.
+      partial export, even after a crash. The generator's variables are left as they were.
     """
     config_text = gin.config_str() if config_text is None else config_text
     if truncation_convention is None:
@@ -165,22 +232,27 @@ def export_generator(generator, export_dir, step=None, config_text=None, truncat
     if tf.io.gfile.isdir(export_dir) and tf.io.gfile.listdir(export_dir) and not _is_saved_model(export_dir):
         raise ConfigError(f"{export_dir} exists and is not a SavedModel export: refusing to replace it. Choose "
                           f"a new or empty folder.")
+    standing = None if standing_truncations is None else standing_statistics(
+        generator, standing_truncations, truncation_convention, seed, 0 if step is None else step, strategy)
     needed = sum(int(tf.size(v)) * tf.as_dtype(v.dtype).size for v in generator.variables)
+    if standing is not None:
+        needed += sum(m.nbytes + v.nbytes for _, m, v in standing[1])
     with files.publish_dir(export_dir, needed_bytes=needed) as tmp, tempfile.TemporaryDirectory() as assets:
         module = GeneratorExport(generator, step, config_text,
-                                 _write_assets(assets, generator, step, config_text, truncation_convention),
-                                 truncation_convention)
+                                 _write_assets(assets, generator, step, config_text, truncation_convention,
+                                               None if standing is None else standing[0]),
+                                 truncation_convention, standing)
         tf.saved_model.save(module, tmp, signatures=module.signatures())
     return export_dir
 
 
-def _write_assets(folder, generator, step, config_text, truncation_convention):
+def _write_assets(folder, generator, step, config_text, truncation_convention, standing_truncations=None):
     config_path, metadata_path = os.path.join(folder, CONFIG_ASSET), os.path.join(folder, METADATA_FILE)
     files.write_text(config_path, config_text)
     metadata = {"num_classes": generator.num_classes, "num_frames": generator.num_frames,
                 "resolution": generator.resolution, "z_dim": generator.z_dim, "step": step,
                 "value_range": [-1.0, 1.0], "layout": "[batch, frames, height, width, RGB]",
-                "truncation_convention": truncation_convention}
+                "truncation_convention": truncation_convention, "standing_truncations": standing_truncations}
     files.write_text(metadata_path, json.dumps(metadata, indent=2))
     return [config_path, metadata_path]
 

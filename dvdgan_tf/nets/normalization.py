@@ -75,6 +75,20 @@ def collect_moments():
 
 
 @contextlib.contextmanager
+def given_statistics(statistics):
+    """While active (in this thread), every FrameBatchNorm whose id is a key of ``statistics`` ({id(layer):
+    (mean, variance)}, tensors of its moving statistics' shape) normalises in inference mode with those instead
+    of its moving statistics, which it does not read or change. Lets a traced function (the export's signatures)
+    choose statistics per call without assigning variables."""
+    previous = getattr(_LOCAL, "given", None)
+    _LOCAL.given = statistics
+    try:
+        yield
+    finally:
+        _LOCAL.given = previous
+
+
+@contextlib.contextmanager
 def channel_statistics():
     """FrameBatchNorm layers built while active (in this thread) keep per-channel [C] moving statistics, the
     layout of checkpoints written before per-frame statistics; only for reading such checkpoints."""
@@ -125,7 +139,8 @@ class FrameBatchNorm(keras.layers.Layer):
                 self.moving_variance.assign_sub(decay * (self.moving_variance - new_var))
             mean, variance = mean[None, :, None, None, :], variance[None, :, None, None, :]
         else:
-            mean, variance = self.moving_mean, self.moving_variance
+            mean, variance = (getattr(_LOCAL, "given", None) or {}).get(
+                id(self), (self.moving_mean, self.moving_variance))
             if self.per_frame:
                 if x.shape[1] is not None and x.shape[1] != mean.shape[0]:
                     raise ValueError(f"{self.name} keeps statistics for {mean.shape[0]} frames; got a video of "

@@ -364,7 +364,7 @@ class _Monitors:
                  export_at_end, accuracy, metrics):
         self.refresh = refresh
         self.sample_every, self.export_every, self.export_at_end = samples[0], export_every, export_at_end
-        self.samples = SampleWriter(generator, model_dir, samples[1], samples[2], seed)
+        self.samples = SampleWriter(generator, model_dir, samples[1], samples[2], seed, strategy=metrics[4])
         self.accuracy_every, self.accuracy = accuracy[0], None
         if accuracy[0]:
             self.accuracy = ClassAccuracyMonitor(generator, dataset_fn, model_dir, accuracy[1], accuracy[2], seed)

@@ -29,8 +29,8 @@ class SampleWriter:
     """
 
     def __init__(self, generator, model_dir, samples_per_class, max_classes, seed, truncation_convention=None,
-                 truncation=None):
-        self.generator, self.model_dir = generator, model_dir
+                 truncation=None, strategy=None):
+        self.generator, self.model_dir, self.seed, self.strategy = generator, model_dir, seed, strategy
         self.rows = min(max_classes, generator.num_classes)
         self.labels = tf.constant(np.repeat(np.arange(self.rows, dtype=np.int32), samples_per_class))
         gin_convention, gin_value = truncation_lib.sample_grid_truncation()
@@ -48,10 +48,13 @@ class SampleWriter:
         video_io.gif_summary("samples/ema", self.videos(), step, rows=self.rows)
 
     def export(self, step):
-        """The generator as a SavedModel in model_dir/export/<step>/; returns that path."""
+        """The generator as a SavedModel in model_dir/export/<step>/, with standing statistics for the truncation
+        values of gin ``export_generator.standing_truncations`` (keyed by the run's seed and the step, so value 0
+        gives the statistics G_ema has now); returns that path. The generator's variables are left as they were."""
         path = files.join(self.model_dir, EXPORT_DIR, str(step))
         export.export_generator(self.generator, path, step=step, config_text=gin.config_str(),
-                                truncation_convention=self.truncation_convention)
+                                truncation_convention=self.truncation_convention, seed=self.seed,
+                                strategy=self.strategy)
         return path
 
 

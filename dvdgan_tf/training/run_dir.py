@@ -245,13 +245,16 @@ def restore_ema_generator(model_dir, step=None, standing=None):
     return generator, int(step_var.numpy())
 
 
-def export_checkpoint(model_dir, export_dir, step=None, on_progress=None):
+def export_checkpoint(model_dir, export_dir, step=None, on_progress=None, standing_truncations=None):
     """Restores G_ema of ``step`` (default: newest readable) from model_dir, recomputes its standing statistics
-    and SN vectors (``standing_stats.recompute``; run's seed, the step) and exports it as a SavedModel;
-    returns (export_dir, step)."""
+    and SN vectors (``standing_stats.recompute``; run's seed, the step) and exports it as a SavedModel with
+    standing statistics for each of ``standing_truncations`` (default: gin ``export_generator.
+    standing_truncations``); returns (export_dir, step)."""
     generator, step = restore_ema_generator(model_dir, step, standing=True)
     config_text = files.read_text(files.join(model_dir, CONFIG_FILE))
-    return saved_model.export_generator(generator, export_dir, step=step, config_text=config_text), step
+    extra = {} if standing_truncations is None else {"standing_truncations": tuple(standing_truncations)}
+    return saved_model.export_generator(generator, export_dir, step=step, config_text=config_text,
+                                        seed=_run_seed(config_text), **extra), step
 
 
 class RunLock:

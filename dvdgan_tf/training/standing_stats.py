@@ -29,11 +29,12 @@ import numpy as np
 import tensorflow as tf
 
 from dvdgan_tf.nets import normalization
+from dvdgan_tf.nets import truncation as truncation_lib
 from dvdgan_tf.nets.generator import sample_latents
 from dvdgan_tf.nets.spectral_norm import SpectralNormLayer, frozen_vectors, spectral_norm_step
 
 _PURPOSE = 0x5374  # mixed into the keys: a stream of its own, apart from the training step's
-_TRACED = weakref.WeakKeyDictionary()  # generator -> {(strategy, per-replica batch, truncation): tf.function}
+_TRACED = weakref.WeakKeyDictionary()  # generator -> {(strategy, per-replica batch, truncation, convention): fn}
 
 
 def _layers(generator, kind):
@@ -93,10 +94,10 @@ def _key(seed, step, batch):
     return tf.random.experimental.stateless_fold_in(key, tf.cast(batch, tf.int64))
 
 
-def _batch_moments_fn(generator, strategy, per_replica, truncation):
+def _batch_moments_fn(generator, strategy, per_replica, truncation, convention):
     """A tf.function(key) -> [(E[x], E[x^2]) per FrameBatchNorm] over one global batch drawn from key."""
     cache = _TRACED.setdefault(generator, {})
-    name = (id(strategy), per_replica, truncation)
+    name = (id(strategy), per_replica, truncation, convention)
     if name in cache:
         return cache[name]
     replicas = strategy.num_replicas_in_sync
@@ -107,7 +108,7 @@ def _batch_moments_fn(generator, strategy, per_replica, truncation):
         ctx = tf.distribute.get_replica_context()
         replica = ctx.replica_id_in_sync_group
         z = sample_latents(size, generator.z_dim, seed=tf.random.experimental.stateless_fold_in(key, 0),
-                           **({} if truncation is None else {"truncation": truncation}))
+                           truncation=truncation, convention=convention)
         labels = tf.random.stateless_uniform([size], tf.random.experimental.stateless_fold_in(key, 1),
                                              maxval=generator.num_classes, dtype=tf.int32)
         z = tf.reshape(z, [replicas, per_replica, generator.z_dim])[replica]  # this replica's share
@@ -128,7 +129,7 @@ def _batch_moments_fn(generator, strategy, per_replica, truncation):
 
 @gin.configurable("standing_stats", allowlist=["num_batches", "batch_size", "power_iterations"])
 def recompute(generator, strategy=None, seed=0, step=0, num_batches=16, batch_size=16, power_iterations=1000,
-              sn_start=None, truncation=None):
+              sn_start=None, truncation=None, convention=truncation_lib.RESAMPLE):
     """Gives ``generator`` (G_ema) its own spectral-norm vectors and standing BN statistics (module docstring).
 
     Args:
@@ -140,17 +141,19 @@ def recompute(generator, strategy=None, seed=0, step=0, num_batches=16, batch_si
         (rounded up to a multiple of the replica count).
       power_iterations: (gin) at most this many power iterations per spectral-norm layer.
       sn_start: a generator of the same architecture whose vectors start the power iteration (default: its own).
-      truncation: None (z from N(0, I)) or the truncation the samples will use, passed to ``sample_latents``.
+      truncation, convention: None / 0 (z from N(0, I)) or the truncation the samples will use, and its
+        convention ('resample' or 'scaled', ``nets.truncation``), passed to ``sample_latents``.
     Returns:
       {FrameBatchNorm layer: (mean, variance)} as float32 NumPy arrays [T, C], as assigned.
     """
     if num_batches < 1 or batch_size < 1 or power_iterations < 1:
         raise ValueError(f"standing_stats needs num_batches, batch_size and power_iterations >= 1, got "
                          f"{num_batches}, {batch_size}, {power_iterations}.")
+    convention, truncation = truncation_lib.check(convention, truncation)
     strategy = strategy or tf.distribute.get_strategy()
     power_iterate(generator, sn_start, power_iterations)
     per_replica = -(-batch_size // strategy.num_replicas_in_sync)
-    batch_moments, layers = _batch_moments_fn(generator, strategy, per_replica, truncation)
+    batch_moments, layers = _batch_moments_fn(generator, strategy, per_replica, truncation, convention)
     sums = None
     for batch in range(num_batches):
         moments = batch_moments(_key(seed, step, batch))
