@@ -7,8 +7,13 @@ no Keras objects, only variables and traced functions. Its signatures (B = batch
       -> video [B, T, H, W, 3] float32 in [-1, 1], video_uint8 [B, T, H, W, 3] uint8 (round((x + 1) * 127.5)),
       truncation [] float32 and truncation_convention [] string: the truncation these outputs correspond to.
       z is used as given (never clipped): draw it with the truncation you want (``latents``, or
-      ``dvdgan_tf.nets.truncation.latents``) and pass that truncation value (0: none), which is recorded in the
-      outputs; truncation_convention is the export's (metadata, below).
+      ``dvdgan_tf.nets.truncation.latents``) and pass that truncation value (0 or less: none). The export stores
+      standing BN statistics for a list of truncation values (``standing_truncations``, metadata below; default
+      0 and 1), each computed by running the generator on z of that truncation in the export's convention; a call
+      uses the statistics of the stored value nearest its truncation (ties: the smaller) and returns that value
+      as ``truncation``. truncation_convention is the export's (metadata, below). Exports without stored values
+      (written before them, or with standing_truncations=None) use the generator's own statistics and return
+      the truncation asked for.
   sample(batch_size [] int32, label [B or 1] int32, truncation [] float32, seed [] int32,
          truncation_convention [] string)
       -> the outputs of serving_default and z [B, z_dim]: z drawn by the model, identical to
@@ -34,7 +39,8 @@ generator, and came out as a NaN video whose uint8 form was silently all zero). 
 produce a non-finite value, the call fails with "the generator produced non-finite values" rather than returning
 it. (``model(z, ...)`` with a wrong z size already fails when the call is bound, with a TypeError naming the
 expected TensorSpec shape (None, z_dim).)
-Metadata: scalar variables ``num_classes``, ``num_frames``, ``resolution``, ``z_dim`` (int32), ``step`` (int64,
+Metadata: ``standing_truncations`` (float32 [K], ascending: the values statistics are stored for; absent in
+exports without stored values), scalar variables ``num_classes``, ``num_frames``, ``resolution``, ``z_dim`` (int32), ``step`` (int64,
 -1 if unknown), ``config`` (string, the gin configuration), ``truncation_convention`` (string: the convention
 serving_default's truncation refers to; exports written before it existed clip z to [-t, t] instead), and the files assets/operative_config.gin and
 assets/dvdgan_export.json (the same numbers, readable without TensorFlow).
