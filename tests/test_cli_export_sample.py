@@ -1,6 +1,7 @@
 """dvdgan-export and dvdgan-sample end to end on a tiny run: the files decode back to the right frames, and
 user mistakes end with one line on stderr and exit code 2."""
 import glob
+import json
 import os
 import shutil
 import stat
@@ -37,11 +38,14 @@ def decode(path):
 
 @pytest.fixture(scope="module")
 def cli_export(tiny_run_dir, tmp_path_factory):
-    """dvdgan-export of step 5 of the tiny run."""
+    """dvdgan-export of step 5 of the tiny run, with standing statistics stored for truncations 0.5 and 0."""
     out = str(tmp_path_factory.mktemp("cli") / "export_5")
-    result = run_binary("export", f"--model_dir={tiny_run_dir['model_dir']}", "--step=5", f"--out={out}")
+    result = run_binary("export", f"--model_dir={tiny_run_dir['model_dir']}", "--step=5", f"--out={out}",
+                        "--standing_truncations=0.5,0")
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"step 5 to {out}" in result.stdout
+    with open(os.path.join(out, "assets", "dvdgan_export.json"), encoding="utf-8") as f:
+        assert json.load(f)["standing_truncations"] == [0.0, 0.5]
     return out
 
 
