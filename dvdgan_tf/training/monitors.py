@@ -140,7 +140,7 @@ class MetricsMonitor:
                             else classifiers.load_i3d(i3d_handle))
         self.config_text = config_text
         # Clip i's z and label depend on i and the seed only, whichever replica (or the host) makes it.
-        self.clips = self._clips(generator, seed)
+        self.clips = None if generator is None else self._clips(generator, seed)  # None: dataset_key() only
         self.live_clips = None if live_generator is None else self._clips(live_generator, seed)
 
     @staticmethod
