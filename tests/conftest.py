@@ -21,7 +21,7 @@ def _make_tiny_run_dir(model_dir):
     import tensorflow as tf
     from dvdgan_tf import config
     from dvdgan_tf.nets import generator
-    from dvdgan_tf.training import standing_stats
+    from dvdgan_tf.nets import standing_stats
 
     config.parse_config(["gin/ucf101.gin"], TINY_G_BINDINGS)
     with open(os.path.join(model_dir, "operative_config.gin"), "w", encoding="utf-8") as f:

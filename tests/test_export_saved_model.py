@@ -14,7 +14,8 @@ from dvdgan_tf.export import saved_model as export
 from dvdgan_tf.errors import ConfigError, DataError
 from dvdgan_tf.nets import truncation
 from dvdgan_tf.nets.generator import sample_latents
-from dvdgan_tf.training import monitors, run_dir, standing_stats
+from dvdgan_tf.nets import standing_stats
+from dvdgan_tf.training import monitors, run_dir
 
 # Runs in a fresh interpreter, outside the repository, with dvdgan_tf not on the path: argv = export dir,
 # inputs .npz, outputs .npz. Writes the outputs and prints a JSON report.

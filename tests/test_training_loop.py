@@ -24,7 +24,11 @@ TINY = ["NUM_CLASSES = 3", "NUM_FRAMES = 4", "RESOLUTION = 16",
         "train.sample_every = 0", "train.export_every = 0", "train.export_at_end = False",
         "train.class_accuracy_every = 0",
         "train.d_steps_per_g_step = 1",
-        "train.samples_per_class = 1", "train.progress = False"]
+        "train.samples_per_class = 1", "train.progress = False",
+        # G_ema's standing statistics from 2 batches of 2 clips (not 16 x 16) and exports storing them for one
+        # truncation value: these tests check the loop, not the statistics (test_nets_standing_stats does).
+        "standing_stats.num_batches = 2", "standing_stats.batch_size = 2",
+        "export_generator.standing_truncations = (0.0,)"]
 
 
 def tiny_config(*extra):

@@ -189,7 +189,7 @@ def standing_statistics(generator, truncations, convention, seed=0, step=0, stra
 
     Returns (values, [(layer, means [K, ...], variances [K, ...]) per FrameBatchNorm]): values the distinct
     truncations ascending (<= 0 counts as 0, no truncation), K of them."""
-    from dvdgan_tf.training import standing_stats  # pylint: disable=import-outside-toplevel  (nets only)
+    from dvdgan_tf.nets import standing_stats  # pylint: disable=import-outside-toplevel
     values = sorted({max(truncation_lib.check(convention, t)[1], 0.0) for t in truncations})
     if not values:
         raise ConfigError("export_generator.standing_truncations is empty: give at least one truncation value "

@@ -4,7 +4,7 @@ DVD-GAN's generator must not let frames exchange information through BatchNorm: 
 frame and channel, over the batch and the spatial axes only. Under a ``tf.distribute`` strategy with several
 replicas the sums are all-reduced, so statistics cover the global batch (BigGAN's cross-replica BN).
 
-The moving (and standing, see ``training/standing_stats.py``) statistics are per frame and channel too, [T, C]:
+The moving (and standing, see ``nets/standing_stats.py``) statistics are per frame and channel too, [T, C]:
 inference normalises each frame with its own statistics, so given the statistics of a batch, inference on that
 batch equals training mode. Checkpoints written before that held per-channel [C] statistics;
 ``channel_statistics()`` builds layers of that old layout, to read such checkpoints.

@@ -29,7 +29,7 @@ from dvdgan_tf.io import files
 from dvdgan_tf.io.console import log
 from dvdgan_tf.nets import normalization
 from dvdgan_tf.nets.generator import build_generator
-from dvdgan_tf.training import standing_stats
+from dvdgan_tf.nets import standing_stats
 
 CONFIG_FILE = "operative_config.gin"
 CHECKPOINT_DIR = "checkpoints"

@@ -5,7 +5,8 @@ run restored from a checkpoint at step s draws exactly what an uninterrupted run
 """
 import tensorflow as tf
 
-from dvdgan_tf.training import losses, standing_stats
+from dvdgan_tf.nets import standing_stats
+from dvdgan_tf.training import losses
 from dvdgan_tf.nets.generator import sample_latents
 
 # Purposes mixed into the per-step random keys.

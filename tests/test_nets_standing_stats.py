@@ -1,4 +1,4 @@
-"""Standing statistics of the EMA generator (training/standing_stats.py), G_ema's own spectral norm, and
+"""Standing statistics of the EMA generator (nets/standing_stats.py), G_ema's own spectral norm, and
 checkpoints written before per-frame BN statistics."""
 import os
 import subprocess
@@ -13,7 +13,8 @@ import tensorflow as tf
 from dvdgan_tf.nets import normalization
 from dvdgan_tf.nets.generator import Generator, sample_latents
 from dvdgan_tf.nets.spectral_norm import frozen_vectors
-from dvdgan_tf.training import loop, run_dir, standing_stats
+from dvdgan_tf.nets import standing_stats
+from dvdgan_tf.training import loop, run_dir
 from test_training_loop import REPO, tiny_config
 
 TINY = dict(num_classes=3, num_frames=4, resolution=16, ch=4, channel_multipliers=(4, 2, 2),
@@ -100,8 +101,8 @@ REPLICAS = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path.insert(0, sys.argv[1])
-    from test_training_standing_stats import statistics, tiny_generator
-    from dvdgan_tf.training import standing_stats
+    from test_nets_standing_stats import statistics, tiny_generator
+    from dvdgan_tf.nets import standing_stats
 
     results = []
     for devices in (None, ["CPU:0", "CPU:1"]):
