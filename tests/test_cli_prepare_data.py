@@ -95,6 +95,7 @@ def test_beam_direct_runner_with_worker_processes_is_quiet_and_writes_the_data(t
              if line.startswith(("INFO:", "WARNING:", "I0000", "W0000"))]
     assert not noisy, noisy
     local = run_prepare(*common, f"--output_dir={tmp_path / 'local'}")
+    assert local.returncode == 0, local.stderr
     meta = [json.loads((tmp_path / d / "dataset.json").read_text()) for d in ("beam", "local")]
     assert meta[0]["splits"] == meta[1]["splits"]
 

@@ -2,7 +2,6 @@
 import json
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from dvdgan_tf.data.synthetic import moving_shapes

@@ -15,6 +15,7 @@ import threading
 import keras
 import tensorflow as tf
 
+from dvdgan_tf.nets.scoped_setting import scoped
 from dvdgan_tf.nets.spectral_norm import SNDense
 
 
@@ -66,12 +67,9 @@ def collect_moments():
     """While active (in this thread), every FrameBatchNorm called in training mode appends
     (layer, E[x] [T, C], E[x^2] [T, C]) of its batch to the yielded list and leaves its moving statistics alone.
     Used by the standing-statistics pass, inside the traced per-replica function."""
-    previous = getattr(_LOCAL, "sink", None)
-    _LOCAL.sink = []
-    try:
-        yield _LOCAL.sink
-    finally:
-        _LOCAL.sink = previous
+    sink = []
+    with scoped(_LOCAL, "sink", sink):
+        yield sink
 
 
 @contextlib.contextmanager
@@ -80,24 +78,16 @@ def given_statistics(statistics):
     (mean, variance)}, tensors of its moving statistics' shape) normalises in inference mode with those instead
     of its moving statistics, which it does not read or change. Lets a traced function (the export's signatures)
     choose statistics per call without assigning variables."""
-    previous = getattr(_LOCAL, "given", None)
-    _LOCAL.given = statistics
-    try:
+    with scoped(_LOCAL, "given", statistics):
         yield
-    finally:
-        _LOCAL.given = previous
 
 
 @contextlib.contextmanager
 def channel_statistics():
     """FrameBatchNorm layers built while active (in this thread) keep per-channel [C] moving statistics, the
     layout of checkpoints written before per-frame statistics; only for reading such checkpoints."""
-    previous = getattr(_LOCAL, "channel_stats", False)
-    _LOCAL.channel_stats = True
-    try:
+    with scoped(_LOCAL, "channel_stats", True):
         yield
-    finally:
-        _LOCAL.channel_stats = previous
 
 
 class FrameBatchNorm(keras.layers.Layer):

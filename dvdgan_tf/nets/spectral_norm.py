@@ -19,6 +19,8 @@ import threading
 import keras
 import tensorflow as tf
 
+from dvdgan_tf.nets.scoped_setting import scoped
+
 SN_EPSILON = 1e-4
 _LOCAL = threading.local()
 
@@ -26,12 +28,8 @@ _LOCAL = threading.local()
 @contextlib.contextmanager
 def frozen_vectors():
     """While active (in this thread, at trace time), training-mode calls do not update ``u``."""
-    previous = getattr(_LOCAL, "frozen", False)
-    _LOCAL.frozen = True
-    try:
+    with scoped(_LOCAL, "frozen", True):
         yield
-    finally:
-        _LOCAL.frozen = previous
 
 
 def _l2_normalize(x, eps=SN_EPSILON):
