@@ -141,6 +141,7 @@ def test_config_whose_dataset_is_missing_stops_at_once_with_the_fix(tmp_path):
     assert time.time() - started < 120  # stopped before building the 310M-parameter model
 
 
+@pytest.mark.slow  # 45 s of XLA compilation on 2 cores: run with -m slow (the suite's 15-minute budget)
 def test_xla_compiled_replica_steps_train(tmp_path):
     """train.jit_compile (for GPU/TPU) compiles the D and G replica steps with XLA; on CPU it must still run."""
     tiny_config("train.num_steps = 1", "train.jit_compile = True")

@@ -94,6 +94,7 @@ print("IDENTICAL")
 """
 
 
+@pytest.mark.slow  # 1.5-2.5 min on 2 cores: run with -m slow (the suite's 15-minute budget)
 def test_prepared_data_two_replicas_mirrored(tmp_path, prepared_ucf):
     """Prepared data (4 training videos: the 3+3 run resumes in the middle of an epoch, batches of 4 cross
     epochs) under MirroredStrategy on 2 logical CPU devices, each replica taking half of every global batch."""
@@ -103,6 +104,7 @@ def test_prepared_data_two_replicas_mirrored(tmp_path, prepared_ucf):
     assert result.returncode == 0 and "IDENTICAL" in result.stdout, result.stderr[-3000:]
 
 
+@pytest.mark.slow  # 1.5-2.5 min on 2 cores: run with -m slow (the suite's 15-minute budget)
 def test_demo_config_is_deterministic_across_processes_and_resumes_exactly(tmp_path):
     """gin/demo.gin as shipped (monitors and the final export off: they change no training state), each run its
     own dvdgan-train process: 6 steps, then 3 steps and 3 resumed ones."""
