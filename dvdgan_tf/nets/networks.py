@@ -21,9 +21,25 @@ def build_networks(kernel_initializer="orthogonal"):
                     D_T=build_temporal_discriminator(kernel_initializer=kernel_initializer))
 
 
+def context_of(generator, video):
+    """The context a frame-conditional G (G.context_frames = C > 0) gets for ``video``: its first C frames
+    [B, C, H, W, 3]; None for a synthesis G."""
+    c = getattr(generator, "context_frames", 0)
+    return video[:, :c] if c else None
+
+
 def _call_all(networks, z, label, video):
-    return {"G": tuple(networks.G(z, label).shape), "D_S": tuple(networks.D_S(video, label).shape),
-            "D_T": tuple(networks.D_T(video, label).shape)}
+    g = networks.G
+    return {"G": tuple(g(z, label, context=context_of(g, video)).shape),
+            "D_S": tuple(networks.D_S(video, label).shape), "D_T": tuple(networks.D_T(video, label).shape)}
+
+
+def build_generator_eagerly(generator):
+    """Creates a generator's weights (e.g. the EMA copy's) by one eager inference call on a batch of 1 (zeros,
+    with a zero context for a frame-conditional G). Returns the output shape."""
+    g = generator
+    video = tf.zeros([1, g.num_frames, g.resolution, g.resolution, 3])
+    return tuple(g(tf.zeros([1, g.z_dim]), tf.zeros([1], tf.int32), context=context_of(g, video)).shape)
 
 
 def build_weights_symbolically(networks):

@@ -51,7 +51,7 @@ def _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_ste
                    beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile):
     with strategy.scope():
         models.build_weights_eagerly(networks)
-        ema(tf.zeros([1, ema.z_dim]), tf.zeros([1], tf.int32))
+        models.build_generator_eagerly(ema)
         trainer = GanTrainer(
             strategy, networks, ema,
             _make_optimizer(g_learning_rate, beta_1, beta_2, networks.G.trainable_variables),
