@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from dvdgan_tf.nets.normalization import ConditionalBatchNorm
+from dvdgan_tf.nets.normalization import ConditionalBatchNorm, collect_moments
 from dvdgan_tf.nets.spectral_norm import SNConv
 
 
@@ -20,19 +20,42 @@ def avgpool(x, factor=2, time=False):
     return tf.nn.avg_pool3d(x, window, window, "VALID")
 
 
+def checkpointed(fn, *tensors):
+    """``fn(*tensors)`` with gradient checkpointing (``tf.recompute_grad``): the backward pass recomputes fn's
+    activations instead of keeping them, so only its inputs stay in memory.
+
+    fn must read the spectrally normalised kernels from ``tensors`` (computed once, outside: one power-iteration
+    update of each ``u`` per step, as without checkpointing, and the recomputation sees the same ``u``). Its one
+    other side effect, the BatchNorm moving-statistics update, runs in the first (forward) call only: the
+    recomputation runs under ``collect_moments`` into a discarded list. Biases may be read as variables.
+    """
+    calls = []
+
+    def run(*args):
+        calls.append(None)
+        if len(calls) == 1:
+            return fn(*args)
+        with collect_moments():  # the recomputation: statistics were updated by the forward call
+            return fn(*args)
+
+    return tf.recompute_grad(run)(*tensors)
+
+
 class GBlock(keras.layers.Layer):
     """BigGAN generator block; frames are processed independently (cBN statistics are per frame).
 
     cBN -> ReLU -> (x2 upsample) -> 3x3 conv -> cBN -> ReLU -> 3x3 conv, plus a skip path
     (x2 upsample) -> 1x1 conv (the 1x1 conv only when channels change).
     call(x, cond): x [B, T, H, W, C_in], cond [B, D] -> [B, T, sH, sW, C_out] with s = 2 if upsample else 1.
+    remat: in training, recompute the block's activations in the backward pass (``checkpointed``).
     """
 
     def __init__(self, channels, upsample=True, upsample_method="bilinear", kernel_initializer="orthogonal",
-                 **kwargs):
+                 remat=False, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.upsample = upsample
+        self.remat = remat
         self.upsample_method = upsample_method
         init = kernel_initializer
         self.bn1 = ConditionalBatchNorm(kernel_initializer=init, name="cbn1")
@@ -50,6 +73,8 @@ class GBlock(keras.layers.Layer):
         return upsample2x(x, self.upsample_method) if self.upsample else x
 
     def call(self, x, cond, training=False):
+        if training and self.remat:
+            return self._call_checkpointed(x, cond)
         h = tf.nn.relu(self.bn1(x, cond, training=training))
         h = self.conv1(self._up(h), training=training)
         h = tf.nn.relu(self.bn2(h, cond, training=training))
@@ -58,6 +83,28 @@ class GBlock(keras.layers.Layer):
         if self.skip is not None:
             skip = self.skip(skip, training=training)
         return h + skip
+
+    def _call_checkpointed(self, x, cond):
+        """``call`` in training with ``checkpointed``: what depends on the weights and ``cond`` alone (normalised
+        kernels, updating u; the cBN gains and biases) is computed here once and passed in."""
+        convs = [self.conv1, self.conv2] + ([self.skip] if self.skip is not None else [])
+        kernels = [conv.normalized_kernel(training=True) for conv in convs]
+        affine = [(1.0 + bn.gain(cond, training=True), bn.bias(cond, training=True)) for bn in (self.bn1, self.bn2)]
+
+        def cbn(bn, h, gain, bias):  # ConditionalBatchNorm.call with the given gain and bias
+            return bn.norm(h, training=True) * gain[:, None, None, None, :] + bias[:, None, None, None, :]
+
+        def forward(x, g1, b1, g2, b2, *kernels):
+            h = tf.nn.relu(cbn(self.bn1, x, g1, b1))
+            h = self.conv1.convolve(self._up(h), kernels[0])
+            h = tf.nn.relu(cbn(self.bn2, h, g2, b2))
+            h = self.conv2.convolve(h, kernels[1])
+            skip = self._up(x)
+            if self.skip is not None:
+                skip = self.skip.convolve(skip, kernels[2])
+            return h + skip
+
+        return checkpointed(forward, x, *affine[0], *affine[1], *kernels)
 
 
 class DBlock(keras.layers.Layer):
@@ -68,14 +115,16 @@ class DBlock(keras.layers.Layer):
     the block downsamples.
     call(x): x [B, T, H, W, C_in] -> [B, T', H/s, W/s, C_out], s = 2 if downsample else 1; T' = T unless
     pool_time (3-D blocks only) halves it.
+    remat: in training, recompute the block's activations in the backward pass (``checkpointed``).
     """
 
     def __init__(self, channels, rank=2, downsample=True, preactivation=True, pool_time=False,
-                 kernel_initializer="orthogonal", **kwargs):
+                 kernel_initializer="orthogonal", remat=False, **kwargs):
         super().__init__(**kwargs)
         if pool_time and rank != 3:
             raise ValueError("pool_time needs a 3-D block (rank=3).")
         self.channels = channels
+        self.remat = remat
         self.downsample = downsample
         self.preactivation = preactivation
         self.pool_time = pool_time
@@ -93,14 +142,24 @@ class DBlock(keras.layers.Layer):
         return avgpool(x, time=self.pool_time) if self.downsample else x
 
     def call(self, x, training=False):
+        if training and self.remat:
+            convs = [self.conv1, self.conv2] + ([self.skip] if self.skip is not None else [])
+            kernels = [conv.normalized_kernel(training=True) for conv in convs]  # u updated once, here
+            return checkpointed(lambda x, *kernels: self._forward(x, kernels), x, *kernels)
+        return self._forward(x, [None] * 3, training)
+
+    def _forward(self, x, kernels, training=True):
+        """The block; each conv uses its kernels[i] (normalised already) if given, else normalises its own."""
+        conv = lambda layer, h, kernel: (layer(h, training=training) if kernel is None
+                                         else layer.convolve(h, kernel))
         h = tf.nn.relu(x) if self.preactivation else x
-        h = self.conv1(h, training=training)
-        h = self.conv2(tf.nn.relu(h), training=training)
+        h = conv(self.conv1, h, kernels[0])
+        h = conv(self.conv2, tf.nn.relu(h), kernels[1])
         h = self._pool(h)
         skip = x
         if self.skip is not None:
             if self.preactivation:
-                skip = self._pool(self.skip(skip, training=training))
+                skip = self._pool(conv(self.skip, skip, kernels[2]))
             else:
-                skip = self.skip(self._pool(skip), training=training)
+                skip = conv(self.skip, self._pool(skip), kernels[2])
         return h + skip

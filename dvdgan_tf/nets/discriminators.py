@@ -48,7 +48,7 @@ class _ProjectionDiscriminator(keras.Model):
 
     def __init__(self, num_classes, num_frames, resolution, ch, channel_multipliers, attention_resolutions,
                  input_resolution, block_ranks, kernel_initializer, attention_factory, pool_time=False,
-                 table="biggan", **kwargs):
+                 table="biggan", remat=False, **kwargs):
         super().__init__(**kwargs)
         self.num_classes, self.num_frames, self.resolution = num_classes, num_frames, resolution
         blocks = resolve_d_blocks(channel_multipliers, table, resolution, self.name)
@@ -59,7 +59,8 @@ class _ProjectionDiscriminator(keras.Model):
             downsample = downsample and res > 1
             self.layers_.append(track(self, DBlock(
                 ch * m, rank=rank, downsample=downsample, preactivation=i > 0,
-                pool_time=pool_time and rank == 3, kernel_initializer=kernel_initializer, name=f"block_{i}")))
+                pool_time=pool_time and rank == 3, kernel_initializer=kernel_initializer, remat=remat,
+                name=f"block_{i}")))
             if downsample:
                 res //= 2
                 if res in attention_resolutions:
@@ -95,12 +96,12 @@ class SpatialDiscriminator(_ProjectionDiscriminator):
     """
 
     def __init__(self, num_classes, num_frames, resolution, ch=128, channel_multipliers=None, k=8,
-                 attention_resolutions=(), seed=0, table="biggan", kernel_initializer="orthogonal", name="D_S",
-                 **kwargs):
+                 attention_resolutions=(), seed=0, table="biggan", kernel_initializer="orthogonal", remat=False,
+                 name="D_S", **kwargs):
         check_frame_count(k, num_frames)
         attn = lambda nm: SelfAttention((HEIGHT, WIDTH), kernel_initializer=kernel_initializer, name=nm)
         super().__init__(num_classes, num_frames, resolution, ch, channel_multipliers, attention_resolutions,
-                         resolution, (), kernel_initializer, attn, table=table, name=name, **kwargs)
+                         resolution, (), kernel_initializer, attn, table=table, remat=remat, name=name, **kwargs)
         self.k = k
         self.seed_generator = keras.random.SeedGenerator(seed, name="frame_seed")
         self.frame_seed_state = self.seed_generator.state  # so tf.train.Checkpoint saves the generator's state
@@ -132,14 +133,14 @@ class TemporalDiscriminator(_ProjectionDiscriminator):
 
     def __init__(self, num_classes, num_frames, resolution, ch=128, channel_multipliers=None, downsample=2,
                  num_3d_blocks=2, pool_time=False, attention="separable", attention_resolutions=(),
-                 table="biggan", kernel_initializer="orthogonal", name="D_T", **kwargs):
+                 table="biggan", kernel_initializer="orthogonal", remat=False, name="D_T", **kwargs):
         if downsample < 1 or resolution % downsample:
             raise ValueError(f"D_T.downsample must be a positive divisor of the resolution {resolution}, "
                              f"got {downsample}.")
         attn = lambda nm: make_attention(attention, kernel_initializer, name=nm)
         super().__init__(num_classes, num_frames, resolution, ch, channel_multipliers, attention_resolutions,
                          resolution // downsample, (3,) * num_3d_blocks, kernel_initializer, attn,
-                         pool_time=pool_time, table=table, name=name, **kwargs)
+                         pool_time=pool_time, table=table, remat=remat, name=name, **kwargs)
         self.downsample = downsample
 
     def pool(self, video):
@@ -156,23 +157,27 @@ class TemporalDiscriminator(_ProjectionDiscriminator):
 @gin.configurable("D_S", denylist=["kernel_initializer"])
 def build_spatial_discriminator(num_classes=gin.REQUIRED, num_frames=gin.REQUIRED, resolution=gin.REQUIRED,
                                 ch=128, channel_multipliers=None, k=8, attention_resolutions=(), seed=0,
-                                table="biggan", kernel_initializer="orthogonal"):
-    """The gin-configurable D_S factory (gin name ``D_S``). See ``SpatialDiscriminator``."""
+                                table="biggan", kernel_initializer="orthogonal", remat=False):
+    """The gin-configurable D_S factory (gin name ``D_S``). See ``SpatialDiscriminator``.
+
+    remat: gradient checkpointing of every DBlock in training (``blocks.checkpointed``), as ``G.remat``."""
     check_settings("D_S", num_classes=num_classes, num_frames=num_frames, resolution=resolution, ch=ch,
                    channel_multipliers=channel_multipliers, k=k, attention_resolutions=attention_resolutions,
                    seed=seed)
     return SpatialDiscriminator(num_classes, num_frames, resolution, ch=ch,
                                 channel_multipliers=channel_multipliers, k=k,
                                 attention_resolutions=tuple(attention_resolutions), seed=seed, table=table,
-                                kernel_initializer=kernel_initializer)
+                                kernel_initializer=kernel_initializer, remat=remat)
 
 
 @gin.configurable("D_T", denylist=["kernel_initializer"])
 def build_temporal_discriminator(num_classes=gin.REQUIRED, num_frames=gin.REQUIRED, resolution=gin.REQUIRED,
                                  ch=128, channel_multipliers=None, downsample=2, num_3d_blocks=2,
                                  pool_time=False, attention="separable", attention_resolutions=(),
-                                 table="biggan", kernel_initializer="orthogonal"):
-    """The gin-configurable D_T factory (gin name ``D_T``). See ``TemporalDiscriminator``."""
+                                 table="biggan", kernel_initializer="orthogonal", remat=False):
+    """The gin-configurable D_T factory (gin name ``D_T``). See ``TemporalDiscriminator``.
+
+    remat: gradient checkpointing of every DBlock in training (``blocks.checkpointed``), as ``G.remat``."""
     check_settings("D_T", num_classes=num_classes, num_frames=num_frames, resolution=resolution, ch=ch,
                    channel_multipliers=channel_multipliers, downsample=downsample, num_3d_blocks=num_3d_blocks,
                    attention_resolutions=attention_resolutions)
@@ -180,4 +185,4 @@ def build_temporal_discriminator(num_classes=gin.REQUIRED, num_frames=gin.REQUIR
                                  channel_multipliers=channel_multipliers, downsample=downsample,
                                  num_3d_blocks=num_3d_blocks, pool_time=pool_time, attention=attention,
                                  attention_resolutions=tuple(attention_resolutions), table=table,
-                                 kernel_initializer=kernel_initializer)
+                                 kernel_initializer=kernel_initializer, remat=remat)
