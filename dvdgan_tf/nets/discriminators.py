@@ -90,9 +90,11 @@ class _ProjectionDiscriminator(keras.Model):
 class SpatialDiscriminator(_ProjectionDiscriminator):
     """D_S: scores k frames drawn per video without replacement with a per-frame 2-D ResNet; sums the scores.
 
-    call(video, labels, training=False, frame_seed=None) -> [B] float32.
+    call(video, labels, training=False, frame_seed=None, frame_indices=None) -> [B] float32.
       video [B, num_frames, resolution, resolution, 3]; frame_seed: [2] int tensor for reproducible frame
-      sampling, or None to draw from the layer's own seed generator (seeded by ``seed``).
+      sampling, or None to draw from the layer's own seed generator (seeded by ``seed``); frame_indices: [B, k]
+      int32 frames already drawn (``sample_frame_indices``; the trainer draws them for the global batch and
+      passes each replica its rows), used instead of a draw.
     """
 
     def __init__(self, num_classes, num_frames, resolution, ch=128, channel_multipliers=None, k=8,
@@ -106,21 +108,24 @@ class SpatialDiscriminator(_ProjectionDiscriminator):
         self.seed_generator = keras.random.SeedGenerator(seed, name="frame_seed")
         self.frame_seed_state = self.seed_generator.state  # so tf.train.Checkpoint saves the generator's state
 
-    def sample_frames(self, video, frame_seed=None):
+    def sample_frames(self, video, frame_seed=None, frame_indices=None):
         """Picks k frames per video: [B, T, H, W, C] -> ([B, k, H, W, C], indices [B, k])."""
-        if frame_seed is None:
-            frame_seed = self.seed_generator.next()
-        indices = sample_frame_indices(tf.shape(video)[0], self.num_frames, self.k, frame_seed)
+        if frame_indices is not None:
+            indices = frame_indices
+        else:
+            if frame_seed is None:
+                frame_seed = self.seed_generator.next()
+            indices = sample_frame_indices(tf.shape(video)[0], self.num_frames, self.k, frame_seed)
         return tf.gather(video, indices, axis=1, batch_dims=1), indices
 
     def frame_scores(self, frames, labels, training=False):
         """Per-frame scores [B, k] float32 of already selected frames [B, k, H, W, 3]."""
         return self.project(self.features(frames, training=training), labels, training=training)
 
-    def call(self, video, labels, training=False, frame_seed=None):
+    def call(self, video, labels, training=False, frame_seed=None, frame_indices=None):
         check_video(video, self.num_frames, self.resolution, "D_S")
         labels = check_labels(labels, self.num_classes, "D_S")
-        frames, _ = self.sample_frames(tf.cast(video, self.compute_dtype), frame_seed)
+        frames, _ = self.sample_frames(tf.cast(video, self.compute_dtype), frame_seed, frame_indices)
         return tf.reduce_sum(self.frame_scores(frames, labels, training=training), axis=1)
 
 

@@ -1,11 +1,16 @@
 """One DVD-GAN training step under a tf.distribute strategy: D updates, a G update and the EMA of G.
 
-Randomness (z, fake labels, D_S's frame choice) is stateless and keyed by (seed, step, purpose, replica), so a
-run restored from a checkpoint at step s draws exactly what an uninterrupted run draws at step s.
+Randomness (z, fake labels, D_S's frame choice) is stateless and keyed by (seed, step, purpose, D update). It is
+drawn for the GLOBAL batch (B clips) on every replica, and replica r takes rows [r*b, (r+1)*b) of each draw
+(b = B / replicas), the rows its real clips hold in the global batch: a run at global batch B draws the same
+numbers on 1, 2 or N replicas, and a run restored from a checkpoint at step s draws exactly what an uninterrupted
+run draws at step s. The key is the one replica 0 used when draws were per replica, so one-replica runs draw
+what they drew before.
 """
 import tensorflow as tf
 
 from dvdgan_tf.nets import standing_stats
+from dvdgan_tf.nets.discriminators import sample_frame_indices
 from dvdgan_tf.training import losses
 from dvdgan_tf.nets.generator import sample_latents
 
@@ -13,8 +18,13 @@ from dvdgan_tf.nets.generator import sample_latents
 _Z, _LABEL, _FRAMES_D, _FRAMES_G = range(4)
 
 
+def _loss_names():
+    _, terms = losses.discriminator_loss(*[tf.zeros([1])] * 4)
+    return [*terms, "G_loss"]
+
+
 class GanTrainer(tf.Module):
-    """Holds the networks, optimizers, step counter and EMA generator; ``train_step`` runs one G step.
+    """Holds the networks, optimizers, step counter and EMA generator; ``train_steps`` runs G steps.
 
     Args:
       strategy: the tf.distribute strategy every variable was created under.
@@ -22,7 +32,8 @@ class GanTrainer(tf.Module):
       g_optimizer, d_optimizer: Keras optimizers built on G's and (D_S + D_T)'s trainable variables.
       global_batch_size: clips per D update over all replicas. d_steps: D updates per G update.
       ema_decay, ema_start_step: EMA of G's weights; before ema_start_step the EMA copies G.
-      seed: int, the run's random seed. jit_compile: compile the per-replica steps with XLA.
+      seed: int, the run's random seed. jit_compile: compile each replica's whole step (its D updates, the G
+        update and the EMA) into one XLA computation.
     """
 
     def __init__(self, strategy, networks, ema_generator, g_optimizer, d_optimizer, global_batch_size,
@@ -37,37 +48,62 @@ class GanTrainer(tf.Module):
         self.d_steps, self.ema_decay, self.ema_start_step, self.seed = d_steps, ema_decay, ema_start_step, seed
         with strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self._d_replica = tf.function(self._d_update, jit_compile=jit_compile)
-        self._g_replica = tf.function(self._g_update, jit_compile=jit_compile)
-        self.train_step = tf.function(self._train_step)
+        self._replica = tf.function(self._replica_step, jit_compile=True) if jit_compile else self._replica_step
+        self._one_step = tf.function(self._train_step)
+        self._loop = tf.function(self._train_loop)
 
-    def _key(self, purpose, d_index=0):
-        """A [2] int64 stateless seed unique to (seed, step, purpose, D update, replica)."""
-        key = tf.stack([tf.constant(self.seed, tf.int64),
-                        self.step * 64 + purpose * 8 + tf.cast(d_index, tf.int64)])
+    def train_steps(self, iterator, num_steps=1):
+        """Runs ``num_steps`` (int >= 1) G steps inside one tf.function (the host stays out of the loop: one call
+        per loop, as TPUs need); stops after a step whose losses are not all finite. Returns that last step's mean
+        losses {D_S_real, D_S_fake, D_T_real, D_T_fake (of its last D update), G_loss}, float32 scalars."""
+        if num_steps == 1:  # the plain step (no while loop)
+            return self._one_step(iterator)
+        return self._loop(iterator, tf.constant(num_steps, tf.int32))  # a tensor: one trace for any count
+
+    def train_step(self, iterator):
+        """One G step: ``train_steps(iterator, 1)``."""
+        return self._one_step(iterator)
+
+    def _key(self, step, purpose, d_index=0):
+        """A [2] int64 stateless seed unique to (seed, step, purpose, D update), the same on every replica. The
+        final fold-in of 0 makes it the key replica 0 drew from when draws were per replica."""
+        key = tf.stack([tf.constant(self.seed, tf.int64), step * 64 + purpose * 8 + tf.constant(d_index, tf.int64)])
+        return tf.random.experimental.stateless_fold_in(key, tf.constant(0, tf.int64))
+
+    def _share(self, global_draw, offset=0):
+        """This replica's rows [offset + r*b, offset + (r+1)*b) of a draw made for the global batch."""
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        return tf.random.experimental.stateless_fold_in(key, tf.cast(replica, tf.int64))
+        start = offset + tf.cast(replica, tf.int32) * self.per_replica_batch
+        return global_draw[start:start + self.per_replica_batch]
 
-    def _fake_batch(self, d_index):
-        """Generated clips [b, T, H, W, 3] and their uniformly drawn labels [b] (b = per-replica batch)."""
-        z = sample_latents(self.per_replica_batch, self.G.z_dim, seed=self._key(_Z, d_index))
-        labels = tf.random.stateless_uniform([self.per_replica_batch], self._key(_LABEL, d_index),
-                                             maxval=self.G.num_classes, dtype=tf.int32)
+    def _fake_batch(self, step, d_index):
+        """Generated clips [b, T, H, W, 3] and their uniformly drawn labels [b]: this replica's share of the
+        global batch's z and labels."""
+        z = self._share(sample_latents(self.global_batch_size, self.G.z_dim, seed=self._key(step, _Z, d_index)))
+        labels = self._share(tf.random.stateless_uniform(
+            [self.global_batch_size], self._key(step, _LABEL, d_index), maxval=self.G.num_classes, dtype=tf.int32))
         return self.G(z, labels, training=True), labels
+
+    def _frame_indices(self, step, purpose, d_index, halves):
+        """D_S's frames for this replica's clips: ``halves`` global batches (the real one, then the fake one, or
+        only the fake one) get their frames drawn together, and this replica takes its rows of each."""
+        drawn = sample_frame_indices(halves * self.global_batch_size, self.D_S.num_frames, self.D_S.k,
+                                     self._key(step, purpose, d_index))
+        return tf.concat([self._share(drawn, h * self.global_batch_size) for h in range(halves)], axis=0)
 
     def _mean(self, per_example):
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
 
-    def _d_update(self, video, labels, d_index):
-        fake, fake_labels = self._fake_batch(d_index)
+    def _d_update(self, step, video, labels, d_index):
+        fake, fake_labels = self._fake_batch(step, d_index)
         # Real and fake clips go through each D as one batch: one pass of its layers (and of its spectral-norm
         # power iterations) instead of two. D has no batch statistics, so this changes no score.
         both = tf.concat([tf.cast(video, fake.dtype), fake], axis=0)
         both_labels = tf.concat([tf.cast(labels, tf.int32), fake_labels], axis=0)
+        frames = self._frame_indices(step, _FRAMES_D, d_index, halves=2)
         variables = self.D_S.trainable_variables + self.D_T.trainable_variables
         with tf.GradientTape() as tape:
-            ds_real, ds_fake = tf.split(
-                self.D_S(both, both_labels, training=True, frame_seed=self._key(_FRAMES_D, d_index)), 2)
+            ds_real, ds_fake = tf.split(self.D_S(both, both_labels, training=True, frame_indices=frames), 2)
             dt_real, dt_fake = tf.split(self.D_T(both, both_labels, training=True), 2)
             _, terms = losses.discriminator_loss(ds_real, ds_fake, dt_real, dt_fake)
             terms = {name: self._mean(value) for name, value in terms.items()}
@@ -75,22 +111,53 @@ class GanTrainer(tf.Module):
         self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return terms
 
-    def _g_update(self):
+    def _g_update(self, step):
         variables = self.G.trainable_variables
+        frames = self._frame_indices(step, _FRAMES_G, self.d_steps, halves=1)
         with tf.GradientTape() as tape:
-            fake, labels = self._fake_batch(self.d_steps)  # keys after the D updates' ones
+            fake, labels = self._fake_batch(step, self.d_steps)  # keys after the D updates' ones
             loss = self._mean(losses.generator_loss(
-                self.D_S(fake, labels, training=True, frame_seed=self._key(_FRAMES_G, self.d_steps)),
+                self.D_S(fake, labels, training=True, frame_indices=frames),
                 self.D_T(fake, labels, training=True)))
         self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return {"G_loss": loss}
 
-    def _update_ema(self):
-        """EMA of G's trainable weights (a copy before ema_start_step). G's BN statistics and SN vectors belong
-        to G's weights, not G_ema's, and are not copied: ``refresh_ema`` computes G_ema's own."""
-        decay = tf.where(self.step >= self.ema_start_step, self.ema_decay, 0.0)
+    def _update_ema(self, strategy, step):
+        """EMA of G's trainable weights (a copy before ema_start_step), through the strategy's own variable
+        update, as the optimizers update theirs (so it can sit inside the compiled replica step). G's BN
+        statistics and SN vectors belong to G's weights, not G_ema's, and are not copied: ``refresh_ema``
+        computes G_ema's own."""
+        decay = tf.where(step >= self.ema_start_step, self.ema_decay, 0.0)
         for ema, live in zip(self.G_ema.trainable_variables, self.G.trainable_variables):
-            ema.assign(decay * ema + (1.0 - decay) * live)
+            strategy.extended.update(ema.value, lambda e, v: e.assign(decay * e + (1.0 - decay) * v),
+                                     args=(live.value,), group=False)
+
+    def _replica_step(self, step, batches):
+        """One step on one replica: a D update on each (video, labels) of ``batches``, a G update, the EMA."""
+        terms = {}
+        for d_index, (video, labels) in enumerate(batches):
+            terms = self._d_update(step, video, labels, d_index)
+        terms.update(self._g_update(step))
+        tf.__internal__.distribute.interim.maybe_merge_call(self._update_ema, self.strategy, step)
+        return terms
+
+    def _train_step(self, iterator):
+        """d_steps D updates on d_steps batches from ``iterator``, one G update, the EMA; returns mean losses
+        as float32 scalars."""
+        batches = tuple(next(iterator) for _ in range(self.d_steps))
+        step = self.step.read_value()  # passed in: the compiled replica step reads no replicated variable
+        metrics = self.strategy.run(self._replica, args=(step, batches))
+        metrics = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in metrics.items()}
+        self.step.assign_add(1)
+        return metrics
+
+    def _train_loop(self, iterator, num_steps):
+        metrics = {name: tf.zeros([]) for name in _loss_names()}
+        for _ in tf.range(num_steps):
+            metrics = self._train_step(iterator)
+            if not tf.reduce_all([tf.math.is_finite(v) for v in metrics.values()]):
+                break
+        return metrics
 
     def refresh_ema(self):
         """Gives G_ema its own SN vectors (power iteration on its weights, started from G's vectors) and
@@ -102,20 +169,6 @@ class GanTrainer(tf.Module):
             return
         standing_stats.recompute(self.G_ema, self.strategy, seed=self.seed, step=step, sn_start=self.G)
         self._refreshed_step = step
-
-    def _train_step(self, iterator):
-        """d_steps D updates on d_steps batches from ``iterator``, one G update, the EMA; returns mean losses
-        {D_S_real, D_S_fake, D_T_real, D_T_fake (of the last D update), G_loss} as float32 scalars."""
-        metrics = {}
-        for d_index in range(self.d_steps):
-            video, labels = next(iterator)
-            # d_index as a tensor: the replica step is traced once, not once per D update.
-            metrics = self.strategy.run(self._d_replica, args=(video, labels, tf.constant(d_index, tf.int64)))
-        metrics.update(self.strategy.run(self._g_replica))
-        metrics = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in metrics.items()}
-        self._update_ema()
-        self.step.assign_add(1)
-        return metrics
 
     def copy_generator_to_ema(self):
         """Sets the EMA generator's weights to G's (at initialisation)."""
