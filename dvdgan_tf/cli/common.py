@@ -194,27 +194,33 @@ def run_reporting_errors(binary, body, also=()):
     return 0
 
 
-# The tf.distribute strategies the binaries offer (dvdgan-train, dvdgan-eval): one list and one factory, so that a
-# new strategy is added in one place.
-STRATEGIES = ("default", "mirrored")
-STRATEGY_HELP = ("tf.distribute strategy: 'default' (one CPU or GPU) or 'mirrored' (all local GPUs; on a machine "
-                 "without GPUs, the CPU).")
+# The tf.distribute strategies the binaries offer (dvdgan-train, dvdgan-eval): the flags here, the list and the
+# construction in dvdgan_tf/training/strategies.py (imported without TensorFlow).
+STRATEGY_HELP = ("tf.distribute strategy: 'auto' (a TPU when --tpu is given, else the TF_CONFIG cluster when it "
+                 "names several tasks, else all local GPUs, else the CPU), 'one_device' (alias 'default'), "
+                 "'mirrored' (all local GPUs), 'multi_worker' (the cluster in the TF_CONFIG environment variable: "
+                 "run the same command in every process) or 'tpu' (needs --tpu).")
 
 
 def define_strategy_flag(help_text=STRATEGY_HELP, flag_values=flags.FLAGS):
-    """Defines --strategy (default 'default') with the choices of ``STRATEGIES`` (once per process: a second
-    binary module imported beside the first shares it)."""
+    """Defines --strategy (default 'auto'; the choices of ``strategies.STRATEGIES`` and their aliases), --tpu and
+    --collective_timeout_s (once per process: a second binary module imported beside the first shares them)."""
+    from dvdgan_tf.training import strategies  # pylint: disable=import-outside-toplevel  (no TensorFlow)
     if "strategy" in flag_values:
         return
-    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), help_text, flag_values=flag_values)
+    flags.DEFINE_enum("strategy", "auto", list(strategies.STRATEGIES) + sorted(strategies.ALIASES), help_text,
+                      flag_values=flag_values)
+    flags.DEFINE_string("tpu", None, "Cloud TPU to run on (implies --strategy=tpu under 'auto'): 'local' on a "
+                        "TPU VM, else the TPU's name or grpc://address.", flag_values=flag_values)
+    flags.DEFINE_float("collective_timeout_s", 0, "multi_worker: end the job when a collective operation waits "
+                       "longer than this many seconds (0: no limit; a killed or unreachable worker is detected "
+                       "within seconds anyway). Keep it above the chief's longest pause (samples, exports, "
+                       "class-accuracy classifiers).", flag_values=flag_values)
 
 
-def make_strategy(name):
-    """The tf.distribute strategy named by --strategy (one of ``STRATEGIES``). Imports TensorFlow."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    raise ConfigError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")
+def make_strategy(name=None, flag_values=flags.FLAGS):
+    """The tf.distribute strategy of --strategy (or ``name``), --tpu and --collective_timeout_s. Imports
+    TensorFlow."""
+    from dvdgan_tf.training import strategies  # pylint: disable=import-outside-toplevel
+    return strategies.make_strategy(flag_values.strategy if name is None else name, tpu=flag_values.tpu,
+                                    collective_timeout_s=flag_values.collective_timeout_s)

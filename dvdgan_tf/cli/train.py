@@ -18,7 +18,7 @@ flags.DEFINE_multi_string("gin_file", [], "gin config file(s), parsed in order, 
 flags.DEFINE_multi_string("gin_param", [], "gin binding(s) applied after the files, e.g. 'D_S.k = 4'.")
 flags.DEFINE_string("model_dir", None, "Run directory: checkpoints, TensorBoard logs, samples, exports. "
                     "Re-running with the same model_dir resumes.")
-common.define_strategy_flag()  # the choices and the factory (common.make_strategy) are shared with dvdgan-eval
+common.define_strategy_flag()  # --strategy, --tpu, --collective_timeout_s: shared with dvdgan-eval
 flags.DEFINE_bool("dry_run", False, "Print the resolved configuration and the parameter counts of G, D_S and "
                   "D_T, then exit without training.")
 
@@ -38,6 +38,8 @@ def dry_run(gin_files, gin_params, out=sys.stdout):
     print("# Trainable parameters", file=out)
     for name in ("G", "D_S", "D_T"):
         print(f"{name}: {counts[name]:,} parameters, output shape {list(shapes[name])} (batch 1)", file=out)
+        if name == "G" and "G.encoder" in counts:  # DVD-GAN-FP
+            print(f"  of which the context encoder (G.encoder): {counts['G.encoder']:,}", file=out)
     return counts
 
 
@@ -55,7 +57,7 @@ def main(argv):
         if FLAGS.dry_run:
             dry_run(FLAGS.gin_file, FLAGS.gin_param)
         else:
-            run_training(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir, FLAGS.strategy, stop=stop)
+            run_training(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir, None, stop=stop)
 
     # Invalid network settings (k > T, a resolution not 4 * 2^n, ...) are ValueErrors from the networks; a gin
     # value of the wrong type (G.ch = 'abc') surfaces as a TypeError where it is used.
@@ -63,7 +65,8 @@ def main(argv):
 
 
 def run_training(gin_files, gin_params, model_dir, strategy_name, stop=None):
-    """Parses the config and trains into model_dir; prints where to look."""
+    """Parses the config and trains into model_dir under the strategy ``strategy_name`` (None: --strategy, with
+    --tpu and --collective_timeout_s); prints where to look (the chief only, in a multi-worker job)."""
     from dvdgan_tf import config  # pylint: disable=import-outside-toplevel
     from dvdgan_tf.training import loop as training  # pylint: disable=import-outside-toplevel
     from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
@@ -71,7 +74,13 @@ def run_training(gin_files, gin_params, model_dir, strategy_name, stop=None):
         raise ConfigError("--model_dir is required for training (e.g. --model_dir=runs/demo); re-using a "
                           "model_dir resumes its run.")
     config.parse_config(gin_files, gin_params)
-    result = training.train(model_dir, strategy=common.make_strategy(strategy_name), stop=stop)
+    strategy = common.make_strategy(strategy_name)
+    from dvdgan_tf.training import strategies  # pylint: disable=import-outside-toplevel
+    result = training.train(model_dir, strategy=strategy, stop=stop)
+    if not strategies.is_chief(strategy):
+        print(f"dvdgan-train ({strategies.task_name(strategy)}): {'stopped' if result['stopped_by'] else 'finished'} "
+              f"at step {result['step']}; the chief wrote the run into its --model_dir.")
+        return
     print(f"dvdgan-train: {'stopped' if result['stopped_by'] else 'finished'} at step {result['step']}; "
           f"TensorBoard: tensorboard --logdir {model_dir}")
 
