@@ -52,6 +52,14 @@ def _shape_mask(shape_id, dy, dx, radius):
     return tf.clip_by_value(tf.gather(masks, shape_id) / edge + 0.5, 0.0, 1.0)
 
 
+def clip_centres(label, start, size_jitter, num_frames, num_classes):
+    """The shape's centre (y, x) in each frame of a clip, in frame widths: float32 [num_frames, 2] in [0, 1]."""
+    radius = RADIUS * size_jitter
+    velocity = tf.gather(tf.constant(class_velocities(num_classes)), label)
+    t = tf.range(num_frames, dtype=tf.float32)[:, None]
+    return _bounce(start[None, :] + t * velocity[None, :], radius, 1.0 - radius)
+
+
 def render_clip(label, start, size_jitter, num_frames, resolution, num_classes):
     """Draws one clip.
 
@@ -61,9 +69,7 @@ def render_clip(label, start, size_jitter, num_frames, resolution, num_classes):
       float32 [num_frames, resolution, resolution, 3] in [-1, 1].
     """
     radius = RADIUS * size_jitter
-    velocity = tf.gather(tf.constant(class_velocities(num_classes)), label)
-    t = tf.range(num_frames, dtype=tf.float32)[:, None]
-    centres = _bounce(start[None, :] + t * velocity[None, :], radius, 1.0 - radius)  # [T, 2]
+    centres = clip_centres(label, start, size_jitter, num_frames, num_classes)  # [T, 2]
     coords = (tf.range(resolution, dtype=tf.float32) + 0.5) / resolution
     dy = coords[None, :, None] - centres[:, 0, None, None]
     dx = coords[None, None, :] - centres[:, 1, None, None]
@@ -72,21 +78,24 @@ def render_clip(label, start, size_jitter, num_frames, resolution, num_classes):
     return mask[..., None] * colour * 2.0 - 1.0
 
 
-def synthetic_example(index, seed, num_frames, resolution, num_classes):
-    """Example ``index`` of the dataset: (video [T, H, W, 3] float32 in [-1, 1], label int32 scalar)."""
+def synthetic_example(index, seed, num_frames, resolution, num_classes, with_centres=False):
+    """Example ``index`` of the dataset: (video [T, H, W, 3] float32 in [-1, 1], label int32 scalar); with
+    ``with_centres`` also the shape's true centre per frame [T, 2] (y, x in frame widths, ``clip_centres``)."""
     key = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
     draws = tf.random.stateless_uniform([4], key)
     label = tf.cast(tf.floor(draws[0] * num_classes), tf.int32)
     label = tf.minimum(label, num_classes - 1)
     start = draws[1:3]
     video = render_clip(label, start, 0.85 + 0.3 * draws[3], num_frames, resolution, num_classes)
+    if with_centres:
+        return video, label, clip_centres(label, start, 0.85 + 0.3 * draws[3], num_frames, num_classes)
     return video, label
 
 
 @gin.configurable("moving_shapes", denylist=["batch_size", "num_frames", "resolution", "num_classes",
-                                              "training", "input_context", "start_example"])
+                                              "training", "input_context", "start_example", "with_centres"])
 def moving_shapes(batch_size, num_frames, resolution, num_classes, training=True, seed=0, input_context=None,
-                  eval_examples=1024, start_example=0):
+                  eval_examples=1024, start_example=0, drawn_classes=None, with_centres=False):
     """The embedded dataset as tf.data: (video [batch_size, T, H, W, 3] float32 in [-1, 1], label [batch_size]).
 
     Training: an endless stream of examples start_example, start_example + 1, ... (example i is a pure function
@@ -95,6 +104,11 @@ def moving_shapes(batch_size, num_frames, resolution, num_classes, training=True
     batch B passes s * B) and is ignored in evaluation.
     Evaluation (training=False): the first ``eval_examples`` examples of seed + 1 (disjoint from training), once.
     batch_size is per replica; incomplete batches are dropped.
+    drawn_classes: None (the clips' classes are the config's num_classes) or K: clips are drawn from K classes
+    (their shapes, colours and motions) but every label is 0, for models with one class (num_classes = 1) that
+    must infer the motion from the frames, e.g. the frame-conditional demo gin/demo_fp.gin.
+    with_centres: (not a gin setting) each element is (video, label, centres [batch, T, 2]), the shape's true
+    centre (y, x) per frame in frame widths (``clip_centres``).
     """
     if num_classes < 1:
         raise ValueError(f"moving_shapes needs num_classes >= 1, got {num_classes}.")
@@ -107,6 +121,15 @@ def moving_shapes(batch_size, num_frames, resolution, num_classes, training=True
     else:
         indices = tf.data.Dataset.range(shard, eval_examples, num_shards)
         seed = seed + 1
-    make = lambda i: synthetic_example(i, seed, num_frames, resolution, num_classes)
+    if drawn_classes is None:
+        make = lambda i: synthetic_example(i, seed, num_frames, resolution, num_classes, with_centres)
+    else:
+        if num_classes != 1 or drawn_classes < 1:
+            raise ValueError(f"moving_shapes.drawn_classes={drawn_classes} needs NUM_CLASSES = 1 (every label is 0) "
+                             f"and drawn_classes >= 1, got NUM_CLASSES = {num_classes}.")
+
+        def make(i):
+            example = synthetic_example(i, seed, num_frames, resolution, drawn_classes, with_centres)
+            return (example[0], tf.zeros([], tf.int32)) + tuple(example[2:])
     return (indices.map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))

@@ -60,7 +60,11 @@ def build_weights_eagerly(networks):
 
 
 def parameter_counts(networks):
-    """{name: number of trainable parameters} of built networks. The power-iteration vectors and BN moving
-    statistics, which are not trained, are not counted."""
-    return {name: sum(math.prod(v.shape) for v in net.trainable_variables)
-            for name, net in networks._asdict().items()}
+    """{name: number of trainable parameters} of built networks (and 'G.encoder', the part of G's count in a
+    frame-conditional G's context encoder). The power-iteration vectors and BN moving statistics, which are not
+    trained, are not counted."""
+    counts = {name: sum(math.prod(v.shape) for v in net.trainable_variables)
+              for name, net in networks._asdict().items()}
+    if getattr(networks.G, "encoder", None) is not None:  # DVD-GAN-FP: the part of G's count in its encoder
+        counts["G.encoder"] = sum(math.prod(v.shape) for v in networks.G.encoder.trainable_variables)
+    return counts

@@ -15,6 +15,11 @@ to it. Before G_ema is sampled, exported or scored, ``recompute`` gives it its o
    replica runs its share of every batch and the BN sums are all-reduced, so the result does not depend on the
    replica count (up to float rounding).
 
+A frame-conditional G_ema (DVD-GAN-FP, ``G.context_frames`` = C > 0) also needs contexts: ``recompute`` takes a
+fixed bank of real clips' contexts and labels (the training loop draws it once at start-up from the training
+stream of the run's seed: the first ``CONTEXT_BANK_SIZE`` clips, ``training/loop.py``); batch b uses the bank's
+clips b * batch_size ... (b + 1) * batch_size - 1, cyclically, with their own labels, and z drawn as above.
+
 The result depends only on G_ema's weights, the start vectors, the seed and the step (z and labels are
 stateless draws keyed by them): nothing else in the training state is read or changed (G_ema's weights, no
 random generator, no optimizer), so recomputing at any time keeps resumed runs exact.
@@ -34,6 +39,7 @@ from dvdgan_tf.nets.generator import sample_latents
 from dvdgan_tf.nets.spectral_norm import SpectralNormLayer, frozen_vectors, spectral_norm_step
 
 _PURPOSE = 0x5374  # mixed into the keys: a stream of its own, apart from the training step's
+CONTEXT_BANK_SIZE = 256  # real contexts a frame-conditional run keeps for the standing statistics (cycled)
 _TRACED = weakref.WeakKeyDictionary()  # generator -> {(strategy, per-replica batch, truncation, convention): fn}
 
 
@@ -95,33 +101,44 @@ def _key(seed, step, batch):
 
 
 def _batch_moments_fn(generator, strategy, per_replica, truncation, convention):
-    """A tf.function(key) -> [(E[x], E[x^2]) per FrameBatchNorm] over one global batch drawn from key."""
+    """A tf.function(key[, contexts, labels]) -> [(E[x], E[x^2]) per FrameBatchNorm] over one global batch drawn
+    from key (with a frame-conditional generator: of the global batch's contexts and labels)."""
     cache = _TRACED.setdefault(generator, {})
     name = (id(strategy), per_replica, truncation, convention)
+    conditional = bool(getattr(generator, "context_frames", 0))
     if name in cache:
         return cache[name]
     replicas = strategy.num_replicas_in_sync
     size = per_replica * replicas
     layers = []
 
-    def replica_fn(key):
+    def replica_fn(key, contexts=None, real_labels=None):
         ctx = tf.distribute.get_replica_context()
         replica = ctx.replica_id_in_sync_group
         z = sample_latents(size, generator.z_dim, seed=tf.random.experimental.stateless_fold_in(key, 0),
                            truncation=truncation, convention=convention)
-        labels = tf.random.stateless_uniform([size], tf.random.experimental.stateless_fold_in(key, 1),
-                                             maxval=generator.num_classes, dtype=tf.int32)
+        if contexts is None:
+            labels = tf.random.stateless_uniform([size], tf.random.experimental.stateless_fold_in(key, 1),
+                                                 maxval=generator.num_classes, dtype=tf.int32)
+        else:
+            labels = real_labels
+            contexts = tf.reshape(contexts, [replicas, per_replica] + contexts.shape[1:].as_list())[replica]
         z = tf.reshape(z, [replicas, per_replica, generator.z_dim])[replica]  # this replica's share
         labels = tf.reshape(labels, [replicas, per_replica])[replica]
         with normalization.collect_moments() as sink, frozen_vectors():
-            generator(z, labels, training=True)
+            generator(z, labels, training=True, context=contexts)
         if not layers:
             layers.extend(layer for layer, _, _ in sink)
         return [(mean, mean_sq) for _, mean, mean_sq in sink]
 
-    @tf.function
-    def batch_moments(key):
-        return strategy.run(replica_fn, args=(key,))
+    if conditional:
+        @tf.function
+        def batch_moments(key, contexts, labels):
+            return strategy.run(replica_fn, args=(key, contexts, labels))
+    else:
+        @tf.function
+        def batch_moments(key):
+            return strategy.run(replica_fn, args=(key,))
 
     cache[name] = (batch_moments, layers)
     return cache[name]
@@ -129,7 +146,7 @@ def _batch_moments_fn(generator, strategy, per_replica, truncation, convention):
 
 @gin.configurable("standing_stats", allowlist=["num_batches", "batch_size", "power_iterations"])
 def recompute(generator, strategy=None, seed=0, step=0, num_batches=16, batch_size=16, power_iterations=1000,
-              sn_start=None, truncation=None, convention=truncation_lib.RESAMPLE):
+              sn_start=None, truncation=None, convention=truncation_lib.RESAMPLE, contexts=None):
     """Gives ``generator`` (G_ema) its own spectral-norm vectors and standing BN statistics (module docstring).
 
     Args:
@@ -143,6 +160,9 @@ def recompute(generator, strategy=None, seed=0, step=0, num_batches=16, batch_si
       sn_start: a generator of the same architecture whose vectors start the power iteration (default: its own).
       truncation, convention: None / 0 (z from N(0, I)) or the truncation the samples will use, and its
         convention ('resample' or 'scaled', ``nets.truncation``), passed to ``sample_latents``.
+      contexts: required for a frame-conditional generator (context_frames C > 0), else ignored: a bank
+        (contexts [N, C, H, W, 3] float32 in [-1, 1], labels [N] int32) of real clips' first C frames and their
+        labels (module docstring).
     Returns:
       {FrameBatchNorm layer: (mean, variance)} as float32 NumPy arrays [T, C], as assigned.
     """
@@ -154,9 +174,19 @@ def recompute(generator, strategy=None, seed=0, step=0, num_batches=16, batch_si
     power_iterate(generator, sn_start, power_iterations)
     per_replica = -(-batch_size // strategy.num_replicas_in_sync)
     batch_moments, layers = _batch_moments_fn(generator, strategy, per_replica, truncation, convention)
+    size = per_replica * strategy.num_replicas_in_sync
+    if getattr(generator, "context_frames", 0):
+        if contexts is None:
+            raise ValueError("standing statistics of a frame-conditional generator (G.context_frames > 0) need "
+                             "a bank of real contexts: pass contexts=(contexts, labels).")
+        bank, bank_labels = np.asarray(contexts[0], np.float32), np.asarray(contexts[1], np.int32)
     sums = None
     for batch in range(num_batches):
-        moments = batch_moments(_key(seed, step, batch))
+        if getattr(generator, "context_frames", 0):
+            rows = (batch * size + np.arange(size)) % len(bank)
+            moments = batch_moments(_key(seed, step, batch), tf.constant(bank[rows]), tf.constant(bank_labels[rows]))
+        else:
+            moments = batch_moments(_key(seed, step, batch))
         # After the all-reduce every replica holds the global batch's moments: take the first replica's.
         moments = [[np.asarray(strategy.experimental_local_results(m)[0], np.float64) for m in pair]
                    for pair in moments]

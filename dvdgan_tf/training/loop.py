@@ -32,7 +32,9 @@ from dvdgan_tf.nets import networks as models
 from dvdgan_tf.nets.generator import build_generator
 from dvdgan_tf.nets.input_checks import is_integer
 from dvdgan_tf.training import run_dir
-from dvdgan_tf.training.monitors import ClassAccuracyMonitor, MetricsMonitor, SampleWriter
+from dvdgan_tf.nets import standing_stats
+from dvdgan_tf.training.monitors import (ClassAccuracyMonitor, MetricsMonitor, PredictionCentroidMonitor,
+                                         SampleWriter, centroid_settings, first_batch)
 from dvdgan_tf.training.signals import StopRequest
 from dvdgan_tf.training.step import GanTrainer
 
@@ -308,6 +310,8 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
     trainer = _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_step, g_learning_rate,
                              d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile)
     checkpoints.restore(_checkpoint(trainer), trainer)
+    if networks.G.context_frames:  # DVD-GAN-FP: a fixed bank of real contexts for G_ema's standing statistics
+        trainer.context_bank = _context_bank(dataset_fn, networks.G, seed)
     writer = tf.summary.create_file_writer(model_dir)
     step, losses = start, {}
     with writer.as_default():
@@ -351,6 +355,14 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
     return {"step": step, "stopped_by": stop.signal, "losses": losses}
 
 
+def _context_bank(dataset_fn, generator, seed):
+    """(contexts [N, C, H, W, 3], labels [N]) of the first N = standing_stats.CONTEXT_BANK_SIZE clips of the
+    training stream of ``seed``: drawn once at start-up (the same on resume), they condition G_ema in its
+    standing-statistics passes."""
+    video, labels = first_batch(dataset_fn, generator, standing_stats.CONTEXT_BANK_SIZE, seed, training=True)[:2]
+    return video[:, :generator.context_frames], labels
+
+
 class _Monitors:
     """Everything a run does at intervals besides training: GIF samples, exports, class accuracy, metrics.
 
@@ -364,7 +376,18 @@ class _Monitors:
                  export_at_end, accuracy, metrics):
         self.refresh = refresh
         self.sample_every, self.export_every, self.export_at_end = samples[0], export_every, export_at_end
-        self.samples = SampleWriter(generator, model_dir, samples[1], samples[2], seed, strategy=metrics[4])
+        real_clips = None
+        if generator.context_frames:  # DVD-GAN-FP: the grid continues held-out real clips
+            real_clips = first_batch(dataset_fn, generator, samples[1] * min(samples[2], generator.num_classes),
+                                     seed)
+        self.samples = SampleWriter(generator, model_dir, samples[1], samples[2], seed, strategy=metrics[4],
+                                    real_clips=real_clips)
+        self.centroid_every, clips = centroid_settings()
+        self.centroid = None
+        if self.centroid_every:
+            self.centroid = PredictionCentroidMonitor(generator, dataset_fn, model_dir, clips, seed)
+            self.refresh()
+            self.centroid.measure(start)
         self.accuracy_every, self.accuracy = accuracy[0], None
         if accuracy[0]:
             self.accuracy = ClassAccuracyMonitor(generator, dataset_fn, model_dir, accuracy[1], accuracy[2], seed)
@@ -378,7 +401,7 @@ class _Monitors:
     def after_step(self, step):
         if any(every and step % every == 0 for every in (
                 self.sample_every, self.export_every, self.accuracy and self.accuracy_every,
-                self.metrics and self.metrics_every)):
+                self.metrics and self.metrics_every, self.centroid and self.centroid_every)):
             self.refresh()
         if self.sample_every and step % self.sample_every == 0:
             self.samples.write(step)
@@ -388,11 +411,13 @@ class _Monitors:
             self.accuracy.measure(step)
         if self.metrics and step % self.metrics_every == 0:
             self.metrics.measure(step)
+        if self.centroid and step % self.centroid_every == 0:
+            self.centroid.measure(step)
 
     def at_end(self, step):
         self.refresh()
         self.samples.write(step)
-        for monitor in (self.accuracy, self.metrics):
+        for monitor in (self.accuracy, self.metrics, self.centroid):
             if monitor is not None:
                 monitor.measure(step)
         if not self.export_at_end:

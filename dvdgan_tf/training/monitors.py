@@ -1,6 +1,7 @@
 """What a training run shows and ships from its EMA generator: GIF sample grids, class accuracy, the named
 evaluation metrics (FVD, FID, IS), SavedModels."""
 import contextlib
+import inspect
 
 import gin
 import numpy as np
@@ -10,7 +11,8 @@ from dvdgan_tf.export import saved_model as export
 from dvdgan_tf.io import video as video_io
 from dvdgan_tf.nets import truncation as truncation_lib
 from dvdgan_tf.nets.generator import sample_latents
-from dvdgan_tf.metrics import class_accuracy, classifiers, evaluate, real_data
+from dvdgan_tf.errors import ConfigError
+from dvdgan_tf.metrics import centroid, class_accuracy, classifiers, evaluate, real_data
 from dvdgan_tf.io import files
 from dvdgan_tf.io.console import log
 from dvdgan_tf.training.run_dir import EXPORT_DIR, METRICS_FILE, STATS_DIR
@@ -26,13 +28,25 @@ class SampleWriter:
       truncation_convention, truncation: z's truncation (``nets.truncation``; default: gin
         ``truncation.convention`` and ``truncation.value``, i.e. 'resample' and 0, no truncation). Exports record
         the convention; serving_default(z, labels, truncation) of an export gives videos() for this z.
+      real_clips: required for a frame-conditional generator (G.context_frames = C > 0): (videos [N, T, H, W, 3],
+        labels [N]) of held-out real clips (``first_batch``). The grid then has three rows of
+        samples_per_class * min(max_classes, num_classes) clips (at most N): context (the C context frames, the last one held
+        for the rest of the clip) | prediction (G's whole output: the context, then its continuation) | truth
+        (the real clip).
     """
 
     def __init__(self, generator, model_dir, samples_per_class, max_classes, seed, truncation_convention=None,
-                 truncation=None, strategy=None):
+                 truncation=None, strategy=None, real_clips=None):
         self.generator, self.model_dir, self.seed, self.strategy = generator, model_dir, seed, strategy
         self.rows = min(max_classes, generator.num_classes)
         self.labels = tf.constant(np.repeat(np.arange(self.rows, dtype=np.int32), samples_per_class))
+        self.context_frames = getattr(generator, "context_frames", 0)
+        if self.context_frames:
+            if real_clips is None:
+                raise ValueError("SampleWriter: a frame-conditional generator needs real_clips.")
+            count = min(samples_per_class * self.rows, len(real_clips[0]))
+            self.truth = tf.constant(np.asarray(real_clips[0][:count], np.float32))
+            self.labels = tf.constant(np.asarray(real_clips[1][:count], np.int32))
         gin_convention, gin_value = truncation_lib.sample_grid_truncation()
         self.truncation_convention, self.truncation = truncation_lib.check(
             truncation_convention or gin_convention, gin_value if truncation is None else truncation)
@@ -40,12 +54,24 @@ class SampleWriter:
                                 convention=self.truncation_convention)
 
     def videos(self):
-        """[rows * samples_per_class, T, H, W, 3] float32 in [-1, 1], row-major by class."""
+        """[rows * samples_per_class, T, H, W, 3] float32 in [-1, 1], row-major by class (frame-conditional:
+        the predictions of the real clips' contexts, in their order)."""
+        if self.context_frames:
+            return self.generator(self.z, self.labels, training=False,
+                                  context=self.truth[:, :self.context_frames])
         return self.generator(self.z, self.labels, training=False)
 
+    def grid_videos(self):
+        """The clips of the GIF grid in row-major order and its row count."""
+        if self.context_frames:
+            return prediction_rows(self.videos(), self.truth, self.context_frames), 3
+        return self.videos(), self.rows
+
     def write(self, step):
-        """An animated GIF grid (one row per class) under the tag ``samples/ema``."""
-        video_io.gif_summary("samples/ema", self.videos(), step, rows=self.rows)
+        """An animated GIF grid (one row per class; frame-conditional: context | prediction | truth rows) under
+        the tag ``samples/ema``."""
+        videos, rows = self.grid_videos()
+        video_io.gif_summary("samples/ema", videos, step, rows=rows)
 
     def export(self, step):
         """The generator as a SavedModel in model_dir/export/<step>/, with standing statistics for the truncation
@@ -56,6 +82,74 @@ class SampleWriter:
                                 truncation_convention=self.truncation_convention, seed=self.seed,
                                 strategy=self.strategy)
         return path
+
+
+def prediction_rows(predicted, truth, context_frames):
+    """The clips of a context | prediction | truth grid, row-major: [3N, T, H, W, 3] from predictions and real
+    clips [N, T, H, W, 3]; the context row shows the C context frames, then holds the last one."""
+    truth = np.asarray(truth, np.float32)
+    held = np.repeat(truth[:, context_frames - 1:context_frames], truth.shape[1] - context_frames, axis=1)
+    context_row = np.concatenate([truth[:, :context_frames], held], axis=1)
+    return np.concatenate([context_row, np.asarray(predicted, np.float32), truth], axis=0)
+
+
+def first_batch(dataset_fn, generator, batch_size, seed, training=False, **kwargs):
+    """The first batch of the run's data (held-out data unless ``training``) as NumPy arrays (a tuple)."""
+    g = generator
+    dataset = dataset_fn(batch_size=batch_size, num_frames=g.num_frames, resolution=g.resolution,
+                         num_classes=g.num_classes, training=training, seed=seed, **kwargs)
+    for batch in dataset.take(1):
+        return tuple(np.asarray(x) for x in batch)
+    raise ConfigError(f"the dataset has fewer than {batch_size} {'training' if training else 'held-out'} clips: "
+                      f"lower the number of clips asked for.")
+
+
+@gin.configurable("prediction_centroid")
+def centroid_settings(every=0, num_clips=64):
+    """(gin ``prediction_centroid.every``, ``.num_clips``) the centroid evidence of a frame-conditional model
+    on moving shapes (``PredictionCentroidMonitor``): its interval in steps (0 = never) and held-out clips."""
+    return every, num_clips
+
+
+class PredictionCentroidMonitor:
+    """Frame-conditional models on moving shapes: the mean distance between the predicted object's centroid
+    and the true continuation's, per predicted frame, against the repeat-the-last-context-frame baseline
+    (``metrics.centroid``), on ``num_clips`` held-out clips (the dataset's evaluation clips, fixed z from the
+    seed). Written to TensorBoard (eval/centroid_error, eval/centroid_error_baseline, eval/centroid_error_ratio,
+    in pixels) and metrics.jsonl (with the per-frame values)."""
+
+    def __init__(self, generator, dataset_fn, model_dir, num_clips, seed):
+        if not getattr(generator, "context_frames", 0):
+            raise ConfigError("prediction_centroid.every > 0 needs a frame-conditional model (G.context_frames "
+                              "> 0): set prediction_centroid.every = 0.")
+        if "with_centres" not in inspect.signature(dataset_fn).parameters:
+            raise ConfigError("prediction_centroid.every > 0 needs the moving shapes (train.dataset_fn = "
+                              "@moving_shapes), whose renderer knows the true positions: set "
+                              "prediction_centroid.every = 0 for other data.")
+        self.generator, self.model_dir = generator, model_dir
+        self.videos, self.labels, self.centres = first_batch(dataset_fn, generator, num_clips, seed,
+                                                             with_centres=True)
+        self.z = sample_latents(num_clips, generator.z_dim, seed=tf.constant([seed, 4343]))
+        self.last = None
+
+    def measure(self, step):
+        """Returns ``centroid.prediction_errors`` of the generator's predictions now, and records them."""
+        g, c = self.generator, self.generator.context_frames
+        predicted = g(self.z, tf.constant(self.labels), training=False, context=tf.constant(self.videos[:, :c]))
+        errors = centroid.prediction_errors(predicted.numpy(), self.centres, c)
+        tf.summary.scalar("eval/centroid_error", errors["mean"], step=step)
+        tf.summary.scalar("eval/centroid_error_baseline", errors["baseline_mean"], step=step)
+        tf.summary.scalar("eval/centroid_error_ratio", errors["ratio"], step=step)
+        evaluate.append_jsonl(files.join(self.model_dir, METRICS_FILE),
+                              {"step": step, "metric": "centroid_error", "value": errors["mean"],
+                               "baseline": errors["baseline_mean"], "ratio": errors["ratio"],
+                               "per_frame": errors["per_frame"], "baseline_per_frame": errors["baseline_per_frame"],
+                               "unit": "pixels", "clips": len(self.videos)})
+        log(f"step {step}: predicted-centroid error {errors['mean']:.2f} px, repeat-last-frame baseline "
+            f"{errors['baseline_mean']:.2f} px (ratio {errors['ratio']:.2f}); per predicted frame: "
+            + ", ".join(f"{e:.2f}/{b:.2f}" for e, b in zip(errors["per_frame"], errors["baseline_per_frame"])))
+        self.last = errors
+        return errors
 
 
 GREY_STEPS_FACTOR = 3  # training steps of the colour-blind classifier, in units of the colour one's

@@ -48,6 +48,8 @@ class GanTrainer(tf.Module):
         self.d_steps, self.ema_decay, self.ema_start_step, self.seed = d_steps, ema_decay, ema_start_step, seed
         with strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # DVD-GAN-FP: (contexts, labels) of real clips for G_ema's standing statistics (set by the loop).
+        self.context_bank = None
         self._replica = tf.function(self._replica_step, jit_compile=True) if jit_compile else self._replica_step
         self._one_step = tf.function(self._train_step)
         self._loop = tf.function(self._train_loop)
@@ -76,10 +78,17 @@ class GanTrainer(tf.Module):
         start = offset + tf.cast(replica, tf.int32) * self.per_replica_batch
         return global_draw[start:start + self.per_replica_batch]
 
-    def _fake_batch(self, step, d_index):
+    def _fake_batch(self, step, d_index, real=None):
         """Generated clips [b, T, H, W, 3] and their uniformly drawn labels [b]: this replica's share of the
-        global batch's z and labels."""
+        global batch's z and labels.
+
+        DVD-GAN-FP (G.context_frames = C > 0): ``real`` = (video, labels) of a real batch; the fakes continue its
+        clips' contexts video[:, :C] and take its labels (the context's class), so no labels are drawn."""
         z = self._share(sample_latents(self.global_batch_size, self.G.z_dim, seed=self._key(step, _Z, d_index)))
+        if self.G.context_frames:
+            video, labels = real
+            labels = tf.cast(labels, tf.int32)
+            return self.G(z, labels, training=True, context=video[:, :self.G.context_frames]), labels
         labels = self._share(tf.random.stateless_uniform(
             [self.global_batch_size], self._key(step, _LABEL, d_index), maxval=self.G.num_classes, dtype=tf.int32))
         return self.G(z, labels, training=True), labels
@@ -95,7 +104,7 @@ class GanTrainer(tf.Module):
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
 
     def _d_update(self, step, video, labels, d_index):
-        fake, fake_labels = self._fake_batch(step, d_index)
+        fake, fake_labels = self._fake_batch(step, d_index, (video, labels))
         # Real and fake clips go through each D as one batch: one pass of its layers (and of its spectral-norm
         # power iterations) instead of two. D has no batch statistics, so this changes no score.
         both = tf.concat([tf.cast(video, fake.dtype), fake], axis=0)
@@ -111,11 +120,12 @@ class GanTrainer(tf.Module):
         self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return terms
 
-    def _g_update(self, step):
+    def _g_update(self, step, video=None, labels=None):
+        """video, labels: DVD-GAN-FP only, the real batch of the last D update (its contexts and labels)."""
         variables = self.G.trainable_variables
         frames = self._frame_indices(step, _FRAMES_G, self.d_steps, halves=1)
         with tf.GradientTape() as tape:
-            fake, labels = self._fake_batch(step, self.d_steps)  # keys after the D updates' ones
+            fake, labels = self._fake_batch(step, self.d_steps, (video, labels))  # keys after the D updates'
             loss = self._mean(losses.generator_loss(
                 self.D_S(fake, labels, training=True, frame_indices=frames),
                 self.D_T(fake, labels, training=True)))
@@ -137,7 +147,8 @@ class GanTrainer(tf.Module):
         terms = {}
         for d_index, (video, labels) in enumerate(batches):
             terms = self._d_update(step, video, labels, d_index)
-        terms.update(self._g_update(step))
+        # DVD-GAN-FP: the G update continues the contexts of the last D update's real batch.
+        terms.update(self._g_update(step, *(batches[-1] if self.G.context_frames else ())))
         tf.__internal__.distribute.interim.maybe_merge_call(self._update_ema, self.strategy, step)
         return terms
 
@@ -167,7 +178,8 @@ class GanTrainer(tf.Module):
         step = int(self.step.numpy())
         if getattr(self, "_refreshed_step", None) == step:
             return
-        standing_stats.recompute(self.G_ema, self.strategy, seed=self.seed, step=step, sn_start=self.G)
+        standing_stats.recompute(self.G_ema, self.strategy, seed=self.seed, step=step, sn_start=self.G,
+                                 contexts=self.context_bank)
         self._refreshed_step = step
 
     def copy_generator_to_ema(self):
