@@ -62,7 +62,7 @@ class _Accumulator:
 
     def add(self, outputs):
         rows = outputs[self.protocol.output][:self.wanted - self.count]
-        if self.protocol.kind in ("fvd", "fid"):
+        if self.protocol.kind in ("fvd", "fid", "fvdpred"):
             if self.moments is None:
                 self.moments = frechet.RunningMoments(rows.shape[1])
             self.moments.update(rows)
@@ -195,6 +195,134 @@ class GeneratedClips:
             return self.videos_fn(tf.constant(z), tf.constant(labels))
 
         return generate
+
+
+# ---- Prediction (DVD-GAN-FP): FVD of continuations of real clips' context frames ---------------------------------
+
+RUN_STRIDE = 2 ** 32  # run r's z for real clip i is clip_latents' clip r * RUN_STRIDE + i
+
+
+class PredictedClips:
+    """A prediction model for the prediction protocols (``protocols`` kind 'fvdpred'): clips as a function of the
+    real clips' contexts.
+
+    Args:
+      predict_fn: (context [n, C, H, W, 3] float32 in [-1, 1], z [n, z_dim] float32, labels [n] int32) -> videos
+        [n, T, H, W, 3] float in [-1, 1], the whole clips (context included): the generator, or an export's
+        ``predict`` signature.
+      z_dim, num_classes, context_frames: the model's. clip_shape: (T, H, W, 3) of its clips.
+      truncation, seed, convention: z of run r for real clip i is ``truncation.clip_latents``' clip
+        r * RUN_STRIDE + i under (seed, convention, truncation): a function of (seed, run, clip index) only.
+    """
+
+    def __init__(self, predict_fn, z_dim, num_classes, context_frames, clip_shape, truncation=0.0, seed=0,
+                 convention=truncation_lib.RESAMPLE):
+        self.predict_fn, self.z_dim, self.num_classes = predict_fn, int(z_dim), int(num_classes)
+        self.context_frames = int(context_frames)
+        self.clip_shape = None if clip_shape is None else tuple(clip_shape)
+        self.convention, self.truncation = truncation_lib.check(convention, truncation)
+        self.seed = seed
+
+    def latents(self, run, start, n):
+        """z [n, z_dim] of run ``run`` for real clips start ... start + n - 1."""
+        return truncation_lib.clip_latents(self.seed, run * RUN_STRIDE + start, n, self.z_dim, self.convention,
+                                           self.truncation)
+
+    def predict(self, real, labels, run, start):
+        """The continuations [n, T, H, W, 3] (NumPy) of real clips start ... (``real`` [n, T', H, W, 3], uint8 or
+        float in [-1, 1]; their first C frames are the context) in run ``run``."""
+        context = real[:, :self.context_frames]
+        if context.dtype == np.uint8:
+            context = context.astype(np.float32) / 127.5 - 1.0
+        z = self.latents(run, start, len(real))
+        videos = self.predict_fn(tf.constant(np.asarray(context, np.float32)), tf.constant(z),
+                                 tf.constant(np.asarray(labels, np.int32)))
+        return videos.numpy() if isinstance(videos, tf.Tensor) else np.asarray(videos)
+
+
+def _labels_of(batch, n, num_classes):
+    """The real clips' labels (a (video, label) element), zeros for a source without labels; checked against
+    the model's class count."""
+    labels = None
+    if isinstance(batch, (tuple, list)) and len(batch) > 1:
+        labels = batch[1]
+    elif isinstance(batch, dict) and "label" in batch:
+        labels = batch["label"]
+    if labels is None:
+        return np.zeros(n, np.int32)
+    labels = np.asarray(labels.numpy() if isinstance(labels, tf.Tensor) else labels).astype(np.int32).reshape(-1)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DataError(f"the real clips' labels reach {int(labels.max())}, outside the model's class range "
+                        f"[0, {num_classes}): evaluate with the data the model was trained on.")
+    return labels[:n]
+
+
+def _check_prediction_protocols(clips, protocols):
+    bad = [p.name for p in protocols if not p.is_prediction]
+    if bad:
+        raise ConfigError(f"this is a prediction model (it continues {clips.context_frames} real frames): score it "
+                          f"with the prediction protocols (fvdpred_bair, fvdpred_k600, fvdpred<N>x<R>_<C>c<T>f), "
+                          f"not {bad}.")
+    wrong = [p.name for p in protocols if p.context_frames != clips.context_frames]
+    if wrong:
+        raise ConfigError(f"{wrong} condition on other context-frame counts than this model's "
+                          f"{clips.context_frames} (G.context_frames); use fvdpred<N>x<R>_{clips.context_frames}c"
+                          f"<T>f, e.g. fvdpred256x1_{clips.context_frames}c{protocols[0].num_frames}f.")
+
+
+def _prediction_metrics(clips, real_batches, protocols, networks, cache, dataset_key, bar):
+    """{name: mean FVD over runs, name_std: std over runs} of the prediction protocols: one pass over the real
+    clips; per batch, the real clips' I3D outputs (unless cached) and, for every run, the continuations of the
+    same clips' contexts."""
+    _check_prediction_protocols(clips, protocols)
+    if real_batches is None:
+        raise ConfigError(f"{[p.name for p in protocols]} need real clips: their contexts are what the model "
+                          f"continues (dvdgan-eval --gin_file or --real_npz; cached statistics are not enough).")
+    real = {p.name: cache.load(p, networks["i3d"].identity, dataset_key) for p in protocols}
+    real_acc = {p.name: _Accumulator(p, p.num_samples) for p in protocols if real[p.name] is None}
+    runs = {p.name: [_Accumulator(p, p.num_samples) for _ in range(p.num_runs)] for p in protocols}
+    total = max(p.num_samples for p in protocols)
+    seen, done = 0, 0
+    for batch in real_batches:
+        videos = _videos_of(batch)[:total - seen]
+        if not len(videos):
+            break
+        preprocess.check_videos(videos, "real videos")
+        labels = _labels_of(batch, len(videos), clips.num_classes)
+        wanted = [a for a in real_acc.values() if not a.done]
+        if wanted:
+            _feed(wanted, videos, networks)
+        for r in range(max(p.num_runs for p in protocols)):
+            active = [accs[r] for accs in runs.values() if r < len(accs) and not accs[r].done]
+            if not active:
+                continue
+            generated = clips.predict(videos, labels, r, seen)
+            if generated.shape[0] != len(videos) or (clips.clip_shape and generated.shape[1:] != clips.clip_shape):
+                raise DataError(f"the prediction model returned videos of shape {list(generated.shape)} for "
+                                f"{len(videos)} contexts; expected [{len(videos)}, "
+                                f"{', '.join(str(d) for d in clips.clip_shape or ('T', 'H', 'W', 3))}].")
+            preprocess.check_videos(generated, "predicted videos")
+            _feed(active, generated, networks)
+            done += len(videos)
+            bar.update(done)
+        seen += len(videos)
+        if seen >= total:
+            break
+    short = [p for p in protocols if runs[p.name][0].count < p.num_samples]
+    if short:
+        raise DataError(f"the real data ended after {seen} clips: "
+                        f"{'; '.join(f'{p.name} needs {p.num_samples}' for p in short)}. Use the whole test split, "
+                        f"or a protocol with fewer clips (fvdpred<N>x<R>_<C>c<T>f).")
+    for name, acc in real_acc.items():
+        cache.save(acc.protocol, networks["i3d"].identity, dataset_key, acc.moments)
+        real[name] = acc.moments
+    results = {}
+    for p in protocols:
+        values = [frechet.frechet_distance_from_moments(real[p.name], acc.moments) for acc in runs[p.name]]
+        results[p.name] = float(np.mean(values))
+        if p.num_runs > 1:
+            results[p.name + "_std"] = float(np.std(values))
+    return results
 
 
 def _check_clip_shape(clip_shape, dtype, protocols, networks):
@@ -392,6 +520,8 @@ def compute_metrics(generate_fn, real_batches, metric_names, i3d=None, c3d=None,
 
     Args:
       generate_fn: n -> n fresh generated videos [n, T, H, W, 3], uint8 or float in [-1, 1] (numpy or tf).
+        Or a ``PredictedClips`` (a prediction model), scored with the prediction protocols (fvdpred_*) only: its
+        continuations of real_batches' clips (their first C frames), on the host path whatever the strategy.
       real_batches: iterable of real batches (videos, or (videos, labels) as the dataset functions give, or
         {'video': ...}), uint8 or float in [-1, 1], clips of the protocol's length; read only as far as needed.
         May be None when no metric needs real data or their statistics are cached.
@@ -414,11 +544,21 @@ def compute_metrics(generate_fn, real_batches, metric_names, i3d=None, c3d=None,
       real data, missing C3D files).
     """
     protocols = protocols_lib.parse_metric_list(metric_names)
+    if isinstance(generate_fn, PredictedClips):
+        _check_prediction_protocols(generate_fn, protocols)
+    elif any(p.is_prediction for p in protocols):
+        raise ConfigError(f"{[p.name for p in protocols if p.is_prediction]} score a prediction model (one with "
+                          f"context frames, G.context_frames > 0); this generator synthesises clips from z alone: "
+                          f"use fvd<N>_<T>f and the other synthesis protocols.")
     names = {p.network for p in protocols}
     networks = {"i3d": _resolve_i3d(i3d) if "i3d" in names else None,
                 "c3d": _resolve_c3d(c3d) if "c3d" in names else None}
     _check_protocols(protocols, networks)
     cache = fvd.StatisticsCache(stats_cache_dir)
+    if isinstance(generate_fn, PredictedClips):  # the host path, whatever the strategy
+        total = max(p.num_generated for p in protocols)
+        with ProgressBar(total, enabled=progress, unit="clip", description="eval") as bar:
+            return _prediction_metrics(generate_fn, real_batches, protocols, networks, cache, dataset_key, bar)
     real = {}
     pending = []
     for p in protocols:
@@ -510,6 +650,23 @@ def export_generate_fn(loaded, num_classes=None, truncation=0.0, seed=0, convent
     return clips.sequential(), num_classes
 
 
+def export_predicted_clips(loaded, num_classes=None, truncation=0.0, seed=0, convention=truncation_lib.RESAMPLE):
+    """(PredictedClips of a prediction export's ``predict`` signature, num_classes): z as ``PredictedClips``
+    draws it, the truncation value passed to the signature as in ``export_generate_fn``."""
+    convention, truncation = export_lib.check_truncation(loaded, convention, truncation)
+    signature = loaded.signatures["predict"]
+    inputs = signature.structured_input_signature[1]
+    num_classes = num_classes or _metadata(loaded, "num_classes")
+    clip_shape = (_metadata(loaded, "num_frames"), _metadata(loaded, "resolution"), _metadata(loaded, "resolution"),
+                  3)
+    clips = PredictedClips(
+        lambda context, z, labels: signature(context=context, z=z, label=labels,
+                                             truncation=tf.constant(truncation))["video"],
+        inputs["z"].shape[-1], num_classes, export_lib.context_frames_of(loaded), clip_shape, truncation, seed,
+        convention)
+    return clips, num_classes
+
+
 class _LazyBatches:
     """Builds the real dataset only when iterated (it is not needed when statistics are cached)."""
 
@@ -562,19 +719,33 @@ def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None,
     'step' (from the export's metadata, or None), 'num_classes', 'truncation', 'truncation_convention' (z's:
     'resample' or 'scaled', see ``nets.truncation``), 'seed', 'dataset', 'replicas' (how many
     replicas ran it; the values do not depend on it), 'seconds'}.
+
+    A prediction export (``context_frames`` > 0) is scored with the prediction protocols only (fvdpred_*: its
+    continuations of the real clips' first C frames, ``PredictedClips``, on the host path whatever the strategy);
+    the record adds 'context_frames'.
     """
     start = time.time()
     scope = strategy.scope if uses_replicas(strategy) else contextlib.nullcontext  # networks' variables per replica
     with scope():
         loaded = load_export(export_dir)
     truncation_convention, truncation = export_lib.check_truncation(loaded, truncation_convention, truncation)
-    generate, num_classes = export_generate_fn(loaded, num_classes, truncation, seed, truncation_convention)
+    context_frames = export_lib.context_frames_of(loaded)
+    if context_frames:  # a prediction export (DVD-GAN-FP): the prediction protocols, on the host path
+        generate, num_classes = export_predicted_clips(loaded, num_classes, truncation, seed, truncation_convention)
+    else:
+        generate, num_classes = export_generate_fn(loaded, num_classes, truncation, seed, truncation_convention)
     protocols = protocols_lib.parse_metric_list(metric_names)
     num_frames, resolution = _metadata(loaded, "num_frames"), _metadata(loaded, "resolution")
     if num_frames is None or resolution is None:  # an export without metadata: look at one clip
         probe = export_generate_fn(loaded, num_classes, truncation, seed + 1, truncation_convention)[0](1)
         num_frames, resolution = int(probe.shape[1]), int(probe.shape[2])
     wrong = [p.name for p in protocols if p.num_frames != num_frames]
+    if wrong and context_frames:
+        suggested = protocols_lib.suggested_prediction_names(context_frames, num_frames)
+        raise ConfigError(f"the model makes {num_frames}-frame clips from {context_frames} context frames but "
+                          f"{wrong} are defined on other clip lengths; "
+                          + (f"use {', '.join(suggested)}." if suggested else
+                             f"no prediction FVD applies: I3D needs at least {protocols_lib.I3D_MIN_FRAMES} frames."))
     if wrong:
         suggested = protocols_lib.suggested_names(num_frames)
         fix = (f"use {', '.join(suggested)} (or the same with another sample count)" if suggested else
@@ -590,7 +761,7 @@ def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None,
     with scope():
         i3d_net = _resolve_i3d(i3d) if any(p.network == "i3d" for p in protocols) else None
         c3d_net = _resolve_c3d(c3d) if any(p.network == "c3d" for p in protocols) else None
-    if uses_replicas(strategy):
+    if uses_replicas(strategy) and not context_frames:
         signature = loaded.signatures["serving_default"]
         generate = GeneratedClips(
             lambda z, labels: signature(z=z, label=labels, truncation=tf.constant(truncation))["video"],
@@ -606,6 +777,8 @@ def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None,
                    "truncation_convention": truncation_convention, "seed": seed,
                    "dataset": dataset_key, "replicas": strategy.num_replicas_in_sync if strategy else 1,
                    "seconds": round(time.time() - start, 1)})
+    if context_frames:
+        record["context_frames"] = context_frames
     return record
 
 

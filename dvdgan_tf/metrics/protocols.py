@@ -10,8 +10,32 @@ training and in offline evaluation (as StyleGAN-V's metric registry):
   isucf{N}x{R}     UCF-101 IS, TGANv2 protocol (DVD-GAN's Table 2): C3D, 16 frames, R runs of N fresh samples,
                    IS of each run as one split, mean and std over runs. Canonical: isucf2048x10.
   isv{N}_ucf       UCF-101 IS, StyleGAN-V protocol: C3D, 16 frames, N samples in 10 splits. Canonical: isv2048_ucf.
+  fvdpred{N}x{R}_{C}c{T}f
+                   FVD of frame-conditional prediction (DVD-GAN-FP; a model with G.context_frames = C): the real
+                   clips are the first N T-frame clips of the evaluation data (dvdgan-eval: the test split's fixed
+                   windows); the generated clips are the model's continuations of the same N clips' first C frames
+                   (T frames including the C context frames, which are the real ones), made R times with fresh z
+                   (sampling runs); the FVD of each run against the N real clips, mean and std over the R runs.
+                   Run r's z for real clip i is ``truncation.clip_latents``' clip r * 2**32 + i, its label the
+                   real clip's (0 where the data has none).
+  fvdpred_bair     = fvdpred256x100_1c16f: BAIR robot pushing, 1 context frame and 15 predicted, the 256 test
+                   clips, 100 sampling runs.
+  fvdpred_k600     = fvdpred50000x1_5c16f: Kinetics-600 at 64x64 (frame stride 1), 5 context frames and 11
+                   predicted, 50,000 test clips, 1 run.
 
 FVD and FID grow as the sample count shrinks (small-sample bias): compare numbers only under the same name.
+
+Sources of the prediction protocols. FVD: Unterthiner et al. 2018, arXiv:1812.01717 (I3D logits, Frechet
+distance). The rows: DVD-GAN (Clark et al. 2019, arXiv:1907.06571), section "Frame-conditional generation" and
+its table of Kinetics-600 (5 -> 11 frames, 64x64, no frame skipping) and BAIR (1 -> 15 frames) FVDs, which it
+compares with the Video Transformer (Weissenborn et al. 2020, arXiv:1906.02634) under the Video Transformer's
+evaluation: FVD of 16-frame clips, the context included. BAIR: the 256 clips of the test set, conditioned on their
+first frame, FVD against those 256 real clips computed for 100 sampling runs and averaged (the 100 x 256
+protocol that later BAIR work states when following these rows, e.g. FitVid arXiv:2106.13195, RaMViD
+arXiv:2206.07696, iVideoGPT's --eval_generate_times 100). Kinetics-600: FVD over 50,000 test-set clips and
+their predictions (the "FVD (50k)" of the Kinetics-600 prediction benchmark, as TrIVD-GAN-FP arXiv:2003.04035
+and Video Diffusion Models arXiv:2204.03458 report it). These counts were checked in secondary sources that
+quote the protocol, not in the primary papers' text; the generic form fixes any other choice under its own name.
 """
 import dataclasses
 import hashlib
@@ -31,6 +55,8 @@ _PATTERNS = (
     (re.compile(r"^isucf(\d+)x(\d+)$"), "isucf"),
     (re.compile(r"^isv(\d+)_ucf$"), "isv"),
 )
+_PREDICTION = re.compile(r"^fvdpred(\d+)x(\d+)_(\d+)c(\d+)f$")
+PREDICTION_ALIASES = {"fvdpred_bair": "fvdpred256x100_1c16f", "fvdpred_k600": "fvdpred50000x1_5c16f"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,22 +75,33 @@ class Protocol:
     num_frames: int
     num_splits: int = 1
     num_runs: int = 1
+    context_frames: int = 0  # fvdpred: C, the real frames each generated clip starts from
 
     @property
     def needs_real(self):
-        return self.kind in ("fvd", "fid")
+        return self.kind in ("fvd", "fid", "fvdpred")
+
+    @property
+    def is_prediction(self):
+        return self.kind == "fvdpred"
 
     @property
     def num_generated(self):
         return self.num_samples * self.num_runs
 
     def describe(self):
-        """A JSON-able description stored next to every number."""
-        return dataclasses.asdict(self)
+        """A JSON-able description stored next to every number (and hashed into the real-statistics key; the
+        synthesis protocols' descriptions are as before the prediction ones existed)."""
+        description = dataclasses.asdict(self)
+        if not self.is_prediction:
+            del description["context_frames"]
+        return description
 
 
 def get_protocol(name):
     """The Protocol for a name (see the module docstring); ConfigError for an unknown or impossible name."""
+    if name.startswith("fvdpred"):
+        return _prediction_protocol(name)
     for pattern, kind in _PATTERNS:
         match = pattern.match(name)
         if not match:
@@ -90,7 +127,32 @@ def get_protocol(name):
             break
         return Protocol(name, kind, "c3d", "logits", num_samples=a, num_frames=C3D_FRAMES, num_splits=10)
     raise ConfigError(f"unknown or impossible metric {name!r}. Known forms: fvd<N>_<T>f, fid<N>_<T>f, "
-                      f"is<N>_<T>f (N >= 10), isucf<N>x<R>, isv<N>_ucf (N >= 10); canonical: {', '.join(CANONICAL)}.")
+                      f"is<N>_<T>f (N >= 10), isucf<N>x<R>, isv<N>_ucf (N >= 10), fvdpred<N>x<R>_<C>c<T>f; "
+                      f"canonical: {', '.join(CANONICAL)}; prediction: {', '.join(PREDICTION_ALIASES)}.")
+
+
+def _prediction_protocol(name):
+    match = _PREDICTION.match(PREDICTION_ALIASES.get(name, name))
+    if match:
+        n, runs, context, frames = (int(g) for g in match.groups())
+        if n >= 2 and runs >= 1 and 1 <= context < frames:
+            if frames < I3D_MIN_FRAMES:
+                raise ConfigError(f"metric {name!r}: the I3D network needs clips of at least {I3D_MIN_FRAMES} "
+                                  f"frames (context included), so no prediction FVD exists for {frames}-frame clips.")
+            return Protocol(name, "fvdpred", "i3d", "logits", num_samples=n, num_frames=frames, num_runs=runs,
+                            context_frames=context)
+    raise ConfigError(f"unknown or impossible metric {name!r} (a prediction FVD): use {', '.join(PREDICTION_ALIASES)} or "
+                      f"fvdpred<N>x<R>_<C>c<T>f (N >= 2 real clips, R >= 1 sampling runs, 1 <= C < T context "
+                      f"frames, T >= {I3D_MIN_FRAMES} frames), e.g. fvdpred256x100_1c16f.")
+
+
+def suggested_prediction_names(context_frames, num_frames):
+    """The prediction metric names that apply to a model with ``context_frames`` of ``num_frames`` frames."""
+    names = [alias for alias, full in PREDICTION_ALIASES.items()
+             if (get_protocol(full).context_frames, get_protocol(full).num_frames) == (context_frames, num_frames)]
+    if num_frames >= I3D_MIN_FRAMES and 0 < context_frames < num_frames:
+        names.append(f"fvdpred256x1_{context_frames}c{num_frames}f")
+    return names
 
 
 def suggested_names(num_frames, num_samples=2048):
