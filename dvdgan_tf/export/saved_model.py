@@ -26,6 +26,22 @@ no Keras objects, only variables and traced functions. Its signatures (B = batch
 
 The loaded object is also callable as ``model(z, label, truncation)`` (serving_default's function, same outputs).
 
+Prediction exports (DVD-GAN-FP: a generator with ``G.context_frames`` = C > 0) have instead the signatures
+  predict(context [B, C, H, W, 3] float32 in [-1, 1], z [B, z_dim] float32, label [B] int32, truncation [] float32)
+      -> video [B, T, H, W, 3] float32 in [-1, 1] (the whole clip: its first C frames are the context, copied in,
+      the T - C after it predicted), video_uint8, truncation, truncation_convention: as serving_default above.
+  serving_default: the same function as predict (what tools that call the default signature get).
+  latents: as above (z for the predictions).
+and ``model(context, z, label, truncation)``; there is no ``sample`` (a prediction needs a context). The context
+is checked like z and label: "context must be shaped [batch, C, H, W, 3] (C context frames of this model at its
+resolution), one clip per row of z; got shape [...]" and "context must hold finite values in [-1, 1] ...".
+Standing statistics: a prediction model's statistics depend on real contexts. Given a bank of them
+(``export_generator(..., contexts=)``), the export stores statistics per truncation value as above; without, it
+stores one set, the statistics the generator holds when exported (G_ema's standing statistics, which the training
+loop computes from real contexts before exporting), recorded as truncation 0 and used for every truncation value
+(the ``truncation`` output says 0). The metadata adds ``context_frames`` (C)
+and, in assets/dvdgan_export.json, ``context_frames`` and ``predicted_frames`` (T - C).
+
 Batch 0 (z [0, z_dim] and label [0], or sample/latents with batch_size 0) is valid and returns empty outputs of
 the right shape and dtype: video [0, T, H, W, 3], video_uint8 [0, T, H, W, 3], z [0, z_dim]; the generator is
 not run. This lets a consumer feed the remainder of a split without a special case.
@@ -61,6 +77,7 @@ from dvdgan_tf.nets import truncation as truncation_lib
 CONFIG_ASSET = "operative_config.gin"
 METADATA_FILE = "dvdgan_export.json"
 MAX_ABS_Z = 100.0  # larger |z| is refused by the signatures (see the module docstring)
+CONTEXT_TOLERANCE = 1e-3  # a prediction's context may exceed [-1, 1] by this much (float rounding); it is clipped
 
 
 class GeneratorExport(tf.Module):
@@ -73,7 +90,11 @@ class GeneratorExport(tf.Module):
     def __init__(self, generator, step=None, config_text="", asset_paths=(),
                  truncation_convention=truncation_lib.RESAMPLE, standing=None):
         super().__init__(name="dvdgan_generator")
-        self._call_generator = lambda z, label: generator(z, label, training=False)  # not tracked
+        context_frames = int(getattr(generator, "context_frames", 0) or 0)
+        if context_frames:  # not tracked
+            self._call_generator = lambda z, label, context: generator(z, label, training=False, context=context)
+        else:
+            self._call_generator = lambda z, label: generator(z, label, training=False)
         self.generator_variables = list(generator.variables)
         # Standing statistics per stored truncation value (see standing_statistics): values [K] ascending, and per
         # FrameBatchNorm layer (ids kept outside tracking, for normalization.given_statistics) [K, ...] stacks.
@@ -96,21 +117,32 @@ class GeneratorExport(tf.Module):
                                                  dtype=tf.string, trainable=False, name="truncation_convention")
         self.assets = [tf.saved_model.Asset(p) for p in asset_paths]
         self._static = dict(num_classes=generator.num_classes, z_dim=generator.z_dim,
-                            video_shape=[generator.num_frames, generator.resolution, generator.resolution, 3])
+                            video_shape=[generator.num_frames, generator.resolution, generator.resolution, 3],
+                            context_shape=[context_frames, generator.resolution, generator.resolution, 3])
         z_spec = tf.TensorSpec([None, generator.z_dim], tf.float32, name="z")
         label_spec = tf.TensorSpec([None], tf.int32, name="label")
         scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)
-        self.__call__ = tf.function(self._serve, input_signature=[
-            z_spec, label_spec, scalar(tf.float32, "truncation")])
-        self.sample = tf.function(self._sample, input_signature=[
-            scalar(tf.int32, "batch_size"), label_spec, scalar(tf.float32, "truncation"), scalar(tf.int32, "seed"),
-            scalar(tf.string, "truncation_convention")])
+        if context_frames:
+            self.context_frames = tf.Variable(context_frames, dtype=tf.int32, trainable=False, name="context_frames")
+            context_spec = tf.TensorSpec([None] + self._static["context_shape"], tf.float32, name="context")
+            self.predict = tf.function(self._predict, input_signature=[
+                context_spec, z_spec, label_spec, scalar(tf.float32, "truncation")])
+            self.__call__ = self.predict
+        else:
+            self.__call__ = tf.function(self._serve, input_signature=[
+                z_spec, label_spec, scalar(tf.float32, "truncation")])
+            self.sample = tf.function(self._sample, input_signature=[
+                scalar(tf.int32, "batch_size"), label_spec, scalar(tf.float32, "truncation"), scalar(tf.int32, "seed"),
+                scalar(tf.string, "truncation_convention")])
         self.latents = tf.function(self._latents, input_signature=[
             scalar(tf.int32, "batch_size"), scalar(tf.float32, "truncation"), scalar(tf.int32, "seed"),
             scalar(tf.string, "truncation_convention")])
 
     def signatures(self):
         """{signature key: concrete function} for tf.saved_model.save."""
+        if self._static["context_shape"][0]:
+            predict = self.predict.get_concrete_function()
+            return {"serving_default": predict, "predict": predict, "latents": self.latents.get_concrete_function()}
         return {"serving_default": self.__call__.get_concrete_function(),
                 "sample": self.sample.get_concrete_function(), "latents": self.latents.get_concrete_function()}
 
@@ -143,12 +175,40 @@ class GeneratorExport(tf.Module):
                       zip(self._standing_layers, self.standing_means, self.standing_variances)}
         return tf.gather(values, index), statistics
 
-    def _serve(self, z, label, truncation):
+    def _check_context(self, context, z):
+        """Checks of a prediction's context: its shape (the model's C frames at its resolution, one clip per row
+        of z) and values (finite, in [-1, 1])."""
+        expected = self._static["context_shape"]
+        shape = tf.shape(context)
+        padded = tf.concat([shape, tf.zeros([5], tf.int32)], axis=0)[:5]  # comparable whatever the rank
+        shape_ok = tf.logical_and(tf.size(shape) == 5, tf.reduce_all(padded[1:] == expected))
+        shaped = (f"context must be shaped [batch, {', '.join(str(d) for d in expected)}] ({expected[0]} context "
+                  f"frames of this model at its resolution {expected[1]}x{expected[2]}, RGB), one clip per row of "
+                  f"z; got shape")
+        shape_check = tf.debugging.Assert(shape_ok, [shaped, shape], summarize=8)
+        with tf.control_dependencies([shape_check]):
+            batch_check = tf.debugging.Assert(padded[0] == tf.shape(z)[0], [
+                "context must have one clip per row of z; got", padded[0], "clips and z rows:", tf.shape(z)[0]])
+            low, high = tf.reduce_min(context), tf.reduce_max(context)  # NaN compares false, so NaN fails too
+            range_check = tf.debugging.Assert(tf.logical_or(tf.size(context) == 0, tf.logical_and(
+                low >= -1.0 - CONTEXT_TOLERANCE, high <= 1.0 + CONTEXT_TOLERANCE)), [
+                    "context must hold finite values in [-1, 1] (uint8 frames x map to x / 127.5 - 1); got min",
+                    low, "max", high])
+        return [shape_check, batch_check, range_check]
+
+    def _predict(self, context, z, label, truncation):
+        with tf.control_dependencies(self._check_context(context, z)):
+            context = tf.identity(context)
+        return self._serve(z, label, truncation, context)
+
+    def _serve(self, z, label, truncation, context=None):
         used, statistics = self._standing_choice(truncation)
 
         def run_generator():
             with normalization.given_statistics(statistics):
-                return tf.cast(self._call_generator(z, label), tf.float32)
+                if context is None:
+                    return tf.cast(self._call_generator(z, label), tf.float32)
+                return tf.cast(self._call_generator(z, label, tf.clip_by_value(context, -1.0, 1.0)), tf.float32)
 
         with tf.control_dependencies(self._check_inputs(z, label)):
             empty = tf.zeros([0] + self._static["video_shape"], tf.float32)
@@ -182,13 +242,14 @@ class GeneratorExport(tf.Module):
 DEFAULT_STANDING_TRUNCATIONS = (0.0, 1.0)
 
 
-def standing_statistics(generator, truncations, convention, seed=0, step=0, strategy=None):
+def standing_statistics(generator, truncations, convention, seed=0, step=0, strategy=None, contexts=None):
     """Standing BN statistics of ``generator`` at each truncation value (``standing_stats.recompute`` with that
     truncation and ``convention``, keyed by seed and step), its variables restored afterwards (BN statistics and
     SN vectors: a training run's G_ema keeps the statistics it had).
 
     Returns (values, [(layer, means [K, ...], variances [K, ...]) per FrameBatchNorm]): values the distinct
-    truncations ascending (<= 0 counts as 0, no truncation), K of them."""
+    truncations ascending (<= 0 counts as 0, no truncation), K of them. contexts: a prediction model's bank of
+    real contexts and labels (``standing_stats.recompute``'s contexts), passed on when given."""
     from dvdgan_tf.nets import standing_stats  # pylint: disable=import-outside-toplevel
     values = sorted({max(truncation_lib.check(convention, t)[1], 0.0) for t in truncations})
     if not values:
@@ -199,8 +260,9 @@ def standing_statistics(generator, truncations, convention, seed=0, step=0, stra
     held += [layer.sn_u for layer in standing_stats.spectral_norm_layers(generator)]
     saved = [v.numpy() for v in held]
     try:
+        extra = {} if contexts is None else {"contexts": contexts}
         results = [standing_stats.recompute(generator, strategy, seed=seed, step=step, truncation=t,
-                                            convention=convention) for t in values]
+                                            convention=convention, **extra) for t in values]
     finally:
         for variable, value in zip(held, saved):
             variable.assign(value)
@@ -208,9 +270,18 @@ def standing_statistics(generator, truncations, convention, seed=0, step=0, stra
                     for layer in layers]
 
 
+def held_statistics(generator):
+    """The BN statistics ``generator`` holds now, in ``standing_statistics``' form, as the one value 0: what a
+    prediction model's export stores (its standing statistics need real contexts, computed before the export by
+    the training loop or dvdgan-export; see the module docstring)."""
+    from dvdgan_tf.nets import standing_stats  # pylint: disable=import-outside-toplevel
+    return [0.0], [(layer, layer.moving_mean.numpy()[None], layer.moving_variance.numpy()[None])
+                   for layer in standing_stats.batch_norm_layers(generator)]
+
+
 @gin.configurable("export_generator", allowlist=["standing_truncations"])
 def export_generator(generator, export_dir, step=None, config_text=None, truncation_convention=None,
-                     standing_truncations=DEFAULT_STANDING_TRUNCATIONS, seed=0, strategy=None):
+                     standing_truncations=DEFAULT_STANDING_TRUNCATIONS, seed=0, strategy=None, contexts=None):
     """Writes ``generator`` as a SavedModel to ``export_dir`` (see the module docstring for its signatures).
 
     Args:
@@ -222,9 +293,13 @@ def export_generator(generator, export_dir, step=None, config_text=None, truncat
       standing_truncations: (gin) truncation values (0: none) for which standing statistics are computed
         (``standing_statistics``, under truncation_convention) and stored; each signature call uses those of the
         value nearest its truncation and returns that value. None: store none (the generator's own statistics
-        serve every truncation, as in exports written before this).
+        serve every truncation, as in exports written before this). A prediction model (context_frames > 0)
+        needs real contexts for them: given ``contexts``, they are computed per value as for synthesis; without,
+        it stores (unless None) only the statistics it holds now, as value 0 (``held_statistics``).
       seed, strategy: key the standing-statistics draws (with step; the training run's seed, so that the value 0
         reproduces the run's own G_ema statistics) and the strategy the generator's variables live under.
+      contexts: a prediction model only: (contexts [N, C, H, W, 3] float32 in [-1, 1], labels [N] int32), the bank
+        of real contexts its standing statistics are computed from (``standing_stats.recompute``).
     Returns:
       export_dir. Written to a temporary sibling folder and renamed into place, so export_dir never holds a
       partial export, even after a crash. The generator's variables are left as they were.
@@ -238,8 +313,13 @@ def export_generator(generator, export_dir, step=None, config_text=None, truncat
     if tf.io.gfile.isdir(export_dir) and tf.io.gfile.listdir(export_dir) and not _is_saved_model(export_dir):
         raise ConfigError(f"{export_dir} exists and is not a SavedModel export: refusing to replace it. Choose "
                           f"a new or empty folder.")
-    standing = None if standing_truncations is None else standing_statistics(
-        generator, standing_truncations, truncation_convention, seed, 0 if step is None else step, strategy)
+    if standing_truncations is None:
+        standing = None
+    elif getattr(generator, "context_frames", 0) and contexts is None:
+        standing = held_statistics(generator)
+    else:
+        standing = standing_statistics(generator, standing_truncations, truncation_convention, seed,
+                                       0 if step is None else step, strategy, contexts)
     needed = sum(int(tf.size(v)) * tf.as_dtype(v.dtype).size for v in generator.variables)
     if standing is not None:
         needed += sum(m.nbytes + v.nbytes for _, m, v in standing[1])
@@ -259,6 +339,11 @@ def _write_assets(folder, generator, step, config_text, truncation_convention, s
                 "resolution": generator.resolution, "z_dim": generator.z_dim, "step": step,
                 "value_range": [-1.0, 1.0], "layout": "[batch, frames, height, width, RGB]",
                 "truncation_convention": truncation_convention, "standing_truncations": standing_truncations}
+    context_frames = int(getattr(generator, "context_frames", 0) or 0)
+    if context_frames:  # prediction exports only: a synthesis export's assets stay as they were
+        metadata.update({"context_frames": context_frames,
+                         "predicted_frames": generator.num_frames - context_frames,
+                         "signature": "predict(context, z, label, truncation)"})
     files.write_text(metadata_path, json.dumps(metadata, indent=2))
     return [config_path, metadata_path]
 
@@ -307,6 +392,29 @@ def sample_videos(model, label, num, truncation=0.0, seed=0, batch_size=8, on_pr
     Returns:
       uint8 NumPy array [num, T, H, W, 3].
     """
+    if context_frames_of(model):
+        raise ConfigError(f"this export predicts from {context_frames_of(model)} context frames: sample it with "
+                          f"predict_videos (dvdgan-sample --context=clip.mp4), not sample_videos.")
+    truncation, z = _checked_latents(model, label, num, truncation, seed, batch_size, convention)
+    videos = []
+    for start in range(0, num, batch_size):
+        z_batch = z[start:start + batch_size]
+        labels = tf.fill([tf.shape(z_batch)[0]], tf.constant(label, tf.int32))
+        videos.append(model.signatures["serving_default"](z=z_batch, label=labels,
+                                                          truncation=truncation)["video_uint8"].numpy())
+        if on_progress:
+            on_progress(start + len(videos[-1]), num)
+    return np.concatenate(videos)
+
+
+def context_frames_of(model):
+    """C of a loaded export: its ``context_frames`` metadata (prediction exports), 0 for synthesis exports."""
+    value = getattr(model, "context_frames", None)
+    return 0 if value is None else int(value.numpy())
+
+
+def _checked_latents(model, label, num, truncation, seed, batch_size, convention):
+    """(truncation tensor, z [num, z_dim] from the export's ``latents`` signature) after checking the arguments."""
     num_classes = int(model.num_classes.numpy())
     if not 0 <= label < num_classes:
         raise ConfigError(f"label {label} is outside the class range [0, {num_classes}) of this export.")
@@ -318,13 +426,35 @@ def sample_videos(model, label, num, truncation=0.0, seed=0, batch_size=8, on_pr
     args = dict(batch_size=tf.constant(num, tf.int32), truncation=truncation, seed=tf.constant(seed, tf.int32))
     if "truncation_convention" in latents.structured_input_signature[1]:  # else an older export: 'resample'
         args["truncation_convention"] = tf.constant(convention)
-    z = latents(**args)["z"]
+    return truncation, latents(**args)["z"]
+
+
+def predict_videos(model, context, label, num, truncation=0.0, seed=0, batch_size=8, on_progress=None,
+                   convention=truncation_lib.RESAMPLE):
+    """``num`` predictions of one clip's continuation from a loaded prediction export, using only its signatures.
+
+    Args:
+      context: [C, H, W, 3] (or [1, C, H, W, 3]) float in [-1, 1]: the clip's first C frames at the model's
+        resolution. label, truncation, seed, convention, batch_size, on_progress: as ``sample_videos`` (z from
+        the ``latents`` signature, all num rows at once, so the result does not depend on batch_size).
+    Returns:
+      uint8 NumPy array [num, T, H, W, 3]: the whole clips, their first C frames the context.
+    """
+    context_frames = context_frames_of(model)
+    if not context_frames:
+        raise ConfigError("this export is a synthesis model (no context frames): sample it with sample_videos "
+                          "(dvdgan-sample without --context).")
+    context = np.asarray(context, np.float32)
+    context = context[0] if context.ndim == 5 and context.shape[0] == 1 else context
+    truncation, z = _checked_latents(model, label, num, truncation, seed, batch_size, convention)
+    predict = model.signatures["predict"]
     videos = []
     for start in range(0, num, batch_size):
         z_batch = z[start:start + batch_size]
-        labels = tf.fill([tf.shape(z_batch)[0]], tf.constant(label, tf.int32))
-        videos.append(model.signatures["serving_default"](z=z_batch, label=labels,
-                                                          truncation=truncation)["video_uint8"].numpy())
+        n = int(z_batch.shape[0])
+        contexts = tf.constant(np.repeat(context[None], n, axis=0))
+        labels = tf.fill([n], tf.constant(label, tf.int32))
+        videos.append(predict(context=contexts, z=z_batch, label=labels, truncation=truncation)["video_uint8"].numpy())
         if on_progress:
-            on_progress(start + len(videos[-1]), num)
+            on_progress(start + n, num)
     return np.concatenate(videos)
