@@ -211,3 +211,27 @@ def test_dvdgan_eval_scores_continuations_of_the_real_clips(prediction_export, t
     assert record["metrics"]["fvdpred6x2_2c9f"] > 0 and record["metrics"]["fvdpred6x2_2c9f_std"] > 0
     with pytest.raises(ConfigError, match="use fvdpred256x1_2c9f"):
         evaluate.evaluate_generator(path, batches, "fvdpred_bair", i3d=fake_i3d(), progress=False)
+
+
+@pytest.mark.slow  # about 20 s of CPU: a second export and two standing-statistics traces
+def test_given_real_contexts_the_export_stores_statistics_per_truncation(tmp_path):
+    """With a bank of real contexts (what the training loop keeps for G_ema), the export computes standing
+    statistics per truncation value as for synthesis: value 0's are standing_stats.recompute's with that bank."""
+    g = tiny_prediction_generator(seed=2)
+    rng = np.random.default_rng(4)
+    bank = (rng.uniform(-1, 1, (8, CONTEXT, RES, RES, 3)).astype(np.float32), np.array([0, 1] * 4, np.int32))
+    with gin.unlock_config():  # small standing passes (2 batches of 4, 2 power iterations), in this test's scope
+        gin.bind_parameter(f"{SCOPE}/standing_stats.num_batches", 2)
+        gin.bind_parameter(f"{SCOPE}/standing_stats.batch_size", 4)
+        gin.bind_parameter(f"{SCOPE}/standing_stats.power_iterations", 2)
+    held = [layer.moving_mean.numpy().copy() for layer in standing_stats.batch_norm_layers(g)]
+    with gin.config_scope(SCOPE):
+        path = export.export_generator(g, str(tmp_path / "export"), step=3, config_text="", seed=1, contexts=bank,
+                                       standing_truncations=(0.0, 1.0))
+        expected = standing_stats.recompute(g, seed=1, step=3, truncation=0.0, contexts=bank)
+    loaded = export.load_export(path)
+    np.testing.assert_array_equal(loaded.standing_truncations.numpy(), [0.0, 1.0])
+    for layer, mean, before in zip(standing_stats.batch_norm_layers(g), loaded.standing_means, held):
+        np.testing.assert_allclose(mean.numpy()[0], expected[layer][0], rtol=1e-5, atol=1e-6)
+        assert np.abs(mean.numpy()[0] - before).max() > 1e-3  # not the statistics it held
+        assert np.abs(mean.numpy()[1] - mean.numpy()[0]).max() > 0  # truncation 1 has its own

@@ -155,3 +155,9 @@ def test_misuse_is_one_clear_error():
                                  progress=False)
     with pytest.raises(DataError, match="real data ended after 6 clips: fvdpred7x1_2c9f needs 7"):
         evaluate.compute_metrics(clips, real_batches(videos), "fvdpred7x1_2c9f", i3d=fake_i3d(), progress=False)
+
+
+def test_dvdgan_eval_reads_the_test_split_for_prediction_metrics_by_default():
+    assert protocols.default_real_split("fvdpred_bair") == "eval"
+    assert protocols.default_real_split(["fvdpred12x1_2c9f"]) == "eval"
+    assert protocols.default_real_split("fvd2048_16f,is2048_16f") == "train"

@@ -17,6 +17,16 @@ Prints the JSON record and writes it to --out.
 
 --strategy=mirrored (the choices of dvdgan-train) splits generation and the I3D / C3D passes over all local GPUs,
 --batch_size clips per replica; the values do not depend on the number of GPUs (``metrics.evaluate``).
+
+A prediction export (DVD-GAN-FP) is scored with the prediction protocols, its continuations of the real clips'
+first C frames against those clips:
+
+    dvdgan-eval --export_dir=exports/bair_fp --metrics=fvdpred_bair --gin_file=gin/bair_fp.gin
+    dvdgan-eval --export_dir=exports/k600_fp --metrics=fvdpred_k600 --gin_file=gin/kinetics600_fp.gin
+
+Their real clips are the evaluation data by default (--real_split=eval: the config's test split, fixed centred
+windows), as the literature's numbers are test-set numbers; --real_split=train scores training clips instead.
+Prediction metrics run on the host (one device), whatever --strategy says.
 """
 import json
 import os
@@ -31,12 +41,15 @@ FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(common)  # --verbose, listed by --help
 flags.DEFINE_string("export_dir", None, "The exported generator (SavedModel folder).")
 flags.DEFINE_string("metrics", "fvd2048_16f", "Comma-separated metric protocols, e.g. fvd2048_16f,fid2048_16f,"
-                    "is2048_16f,isucf2048x10,isv2048_ucf (see the README's evaluation section).")
+                    "is2048_16f,isucf2048x10,isv2048_ucf; for prediction exports fvdpred_bair, fvdpred_k600 or "
+                    "fvdpred<N>x<R>_<C>c<T>f (see the README's evaluation section).")
 flags.DEFINE_string("out", None, "Write the JSON record here (atomically). It is always printed.")
 flags.DEFINE_multi_string("gin_file", [], "gin config whose train.dataset_fn gives the real data.")
 flags.DEFINE_multi_string("gin_param", [], "gin bindings applied after --gin_file.")
-flags.DEFINE_enum("real_split", "train", ["train", "eval"], "Which data the dataset function gives: 'train' "
-                  "(training=True: the training set, as the paper's real statistics) or 'eval' (training=False).")
+flags.DEFINE_enum("real_split", None, ["train", "eval"], "Which data the dataset function gives: 'train' "
+                  "(training=True: the training set, as the paper's real statistics) or 'eval' (training=False: the "
+                  "config's evaluation split, fixed windows). Default: 'eval' for the prediction metrics "
+                  "(fvdpred_*: test-set clips and their contexts), 'train' for the others.")
 flags.DEFINE_string("real_npz", None, "Instead of gin: an .npz with uint8 real videos [N, T, H, W, 3].")
 flags.DEFINE_string("real_npz_key", None, "The array in --real_npz (default: 'videos' or its only array).")
 flags.DEFINE_integer("num_classes", None, "Classes to draw labels from (default: the export's metadata).")
@@ -84,14 +97,15 @@ def real_data(gin_files, gin_params, real_npz, real_npz_key, split, batch_size, 
 def evaluate_from_flags():
     """Runs the evaluation the flags describe; returns the record."""
     from dvdgan_tf.errors import ConfigError  # pylint: disable=import-outside-toplevel
-    from dvdgan_tf.metrics import evaluate  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.metrics import evaluate, protocols  # pylint: disable=import-outside-toplevel
     if not FLAGS.export_dir:
         raise ConfigError("--export_dir (an exported generator) is required.")
     if FLAGS.batch_size < 1:
         raise ConfigError(f"--batch_size must be at least 1 (clips per network call, per replica with "
                           f"--strategy=mirrored), got {FLAGS.batch_size}.")
     batches, dataset_key = real_data(FLAGS.gin_file, FLAGS.gin_param, FLAGS.real_npz, FLAGS.real_npz_key,
-                                     FLAGS.real_split, FLAGS.batch_size, FLAGS.seed)
+                                     FLAGS.real_split or protocols.default_real_split(FLAGS.metrics),
+                                     FLAGS.batch_size, FLAGS.seed)
     cache_dir = default_stats_cache_dir() if FLAGS.stats_cache_dir is None else (FLAGS.stats_cache_dir or None)
     c3d = (FLAGS.c3d_weights, FLAGS.c3d_mean) if (FLAGS.c3d_weights or FLAGS.c3d_mean) else None
     record = evaluate.evaluate_generator(

@@ -155,6 +155,13 @@ def suggested_prediction_names(context_frames, num_frames):
     return names
 
 
+def default_real_split(names):
+    """dvdgan-eval's default real data for these metrics: 'eval' (the evaluation split's fixed windows) when
+    they include a prediction protocol, whose numbers in the literature are test-set numbers, else 'train' (the
+    paper's real statistics of synthesis come from the training set)."""
+    return "eval" if any(p.is_prediction for p in parse_metric_list(names)) else "train"
+
+
 def suggested_names(num_frames, num_samples=2048):
     """The metric names (of ``num_samples`` clips) that apply to clips of ``num_frames`` frames: the I3D ones for
     9 frames or more, the C3D UCF-101 IS for exactly 16. Every name returned is accepted by get_protocol."""
