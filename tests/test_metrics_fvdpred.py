@@ -161,3 +161,40 @@ def test_dvdgan_eval_reads_the_test_split_for_prediction_metrics_by_default():
     assert protocols.default_real_split("fvdpred_bair") == "eval"
     assert protocols.default_real_split(["fvdpred12x1_2c9f"]) == "eval"
     assert protocols.default_real_split("fvd2048_16f,is2048_16f") == "train"
+
+
+class OracleGenerator:
+    """A stand-in for a prediction G (the attributes MetricsMonitor reads; called as G is) that continues each
+    context with the real clip it came from, or repeats its last frame."""
+    z_dim, num_classes, context_frames, num_frames, resolution = 4, 1, CONTEXT, FRAMES, 8
+
+    def __init__(self, videos, mode):
+        self.oracle = Oracle(videos, mode)
+
+    def __call__(self, z, labels, training=False, context=None):
+        assert not training and context is not None
+        return self.oracle(context, z, labels)
+
+
+def test_in_training_metrics_score_a_prediction_model(tmp_path):
+    """MetricsMonitor (the training loop's metrics) with a prediction generator: its continuations of the
+    evaluation clips' contexts, about 0 for the true continuation, more for the frozen last frame; recorded in
+    metrics.jsonl under the protocol's name."""
+    import json  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.training import monitors  # pylint: disable=import-outside-toplevel
+    videos = moving_clips(10)
+
+    def dataset_fn(batch_size, num_frames, resolution, num_classes, training=True, seed=0):
+        assert not training and (num_frames, resolution) == (FRAMES, 8)
+        return real_batches(videos, batch_size)
+
+    values = {}
+    for mode in ("copy", "repeat"):
+        monitor = monitors.MetricsMonitor(OracleGenerator(videos, mode), dataset_fn, str(tmp_path / mode),
+                                          "fvdpred10x2_2c9f", "# config", seed=0, batch_size=4, i3d_handle=fake_i3d())
+        values[mode] = monitor.measure(step=5)["fvdpred10x2_2c9f"]
+    assert abs(values["copy"]) < 1e-6 and values["repeat"] > 0.1
+    with open(tmp_path / "repeat" / "metrics.jsonl", encoding="utf-8") as f:
+        record = json.loads(f.readline())
+    assert record["step"] == 5 and record["values"]["fvdpred10x2_2c9f"] == pytest.approx(values["repeat"])
+    assert record["protocols"]["fvdpred10x2_2c9f"]["context_frames"] == CONTEXT

@@ -216,6 +216,9 @@ class MetricsMonitor:
     strategy: the training loop's. Under one with replicas (not None or the default), generation and I3D run on
     every replica (``evaluate.GeneratedClips``; batch_size clips per replica) and the values do not depend on
     the replica count. i3d_handle may also be a loaded ``classifiers.VideoClassifier``.
+    A prediction model (G.context_frames > 0) is scored with the prediction protocols (e.g. 'fvdpred_bair'):
+    its continuations of the evaluation clips' context frames against those clips (``evaluate.PredictedClips``,
+    on the host).
     live_generator: if given (the live G, in inference mode with its own statistics), the same metrics of the
     same clips are also computed for it, as eval_live/<name> and "live_values", to compare what the run ships
     (the EMA generator) with what it trains.
@@ -239,8 +242,12 @@ class MetricsMonitor:
 
     @staticmethod
     def _clips(g, seed):
+        shape = (g.num_frames, g.resolution, g.resolution, 3)
+        if getattr(g, "context_frames", 0):  # a prediction model: the prediction protocols (fvdpred_*)
+            return evaluate.PredictedClips(lambda context, z, labels: g(z, labels, training=False, context=context),
+                                           g.z_dim, g.num_classes, g.context_frames, shape, seed=seed)
         return evaluate.GeneratedClips(lambda z, labels: g(z, labels, training=False), g.z_dim, g.num_classes,
-                                       (g.num_frames, g.resolution, g.resolution, 3), seed=seed)
+                                       shape, seed=seed)
 
     def dataset_key(self):
         """The real-statistics key of the run's evaluation data now (see the class docstring)."""
@@ -250,7 +257,8 @@ class MetricsMonitor:
         g = self.generator
         real = self.dataset_fn(batch_size=self.batch_size, num_frames=g.num_frames, resolution=g.resolution,
                                num_classes=g.num_classes, training=False, seed=self.seed)
-        return evaluate.compute_metrics(clips if self.strategy else clips.sequential(), real, self.metric_names,
+        generate = clips if self.strategy or isinstance(clips, evaluate.PredictedClips) else clips.sequential()
+        return evaluate.compute_metrics(generate, real, self.metric_names,
                                         i3d=self.i3d, stats_cache_dir=files.join(self.model_dir, STATS_DIR),
                                         dataset_key=self.dataset_key(), batch_size=self.batch_size,
                                         strategy=self.strategy)
