@@ -198,3 +198,14 @@ def test_in_training_metrics_score_a_prediction_model(tmp_path):
         record = json.loads(f.readline())
     assert record["step"] == 5 and record["values"]["fvdpred10x2_2c9f"] == pytest.approx(values["repeat"])
     assert record["protocols"]["fvdpred10x2_2c9f"]["context_frames"] == CONTEXT
+
+
+def test_in_training_metrics_refuse_protocols_that_do_not_fit_the_model_at_start_up(tmp_path):
+    from dvdgan_tf.training import monitors  # pylint: disable=import-outside-toplevel
+    videos = moving_clips(4)
+    with pytest.raises(ConfigError, match="this is a prediction model .* not \\['fvd10_9f'\\]"):
+        monitors.MetricsMonitor(OracleGenerator(videos, "copy"), None, str(tmp_path), "fvd10_9f", "", seed=0,
+                                i3d_handle=fake_i3d())
+    synthesis = type("Synthesis", (), dict(z_dim=4, num_classes=1, num_frames=FRAMES, resolution=8))()
+    with pytest.raises(ConfigError, match="score a prediction model"):
+        monitors.MetricsMonitor(synthesis, None, str(tmp_path), "fvdpred10x1_2c9f", "", seed=0, i3d_handle=fake_i3d())

@@ -270,6 +270,20 @@ def _check_prediction_protocols(clips, protocols):
                           f"<T>f, e.g. fvdpred256x1_{clips.context_frames}c{protocols[0].num_frames}f.")
 
 
+def check_model_protocols(generate, metric_names):
+    """The Protocols of ``metric_names`` after checking that they fit the model: prediction protocols (and only
+    they, with its context-frame count) for a ``PredictedClips``, synthesis protocols for any other generator.
+    ConfigError naming the fix otherwise."""
+    protocols = protocols_lib.parse_metric_list(metric_names)
+    if isinstance(generate, PredictedClips):
+        _check_prediction_protocols(generate, protocols)
+    elif any(p.is_prediction for p in protocols):
+        raise ConfigError(f"{[p.name for p in protocols if p.is_prediction]} score a prediction model (one with "
+                          f"context frames, G.context_frames > 0); this generator synthesises clips from z alone: "
+                          f"use fvd<N>_<T>f and the other synthesis protocols.")
+    return protocols
+
+
 def _prediction_metrics(clips, real_batches, protocols, networks, cache, dataset_key, bar):
     """{name: mean FVD over runs, name_std: std over runs} of the prediction protocols: one pass over the real
     clips; per batch, the real clips' I3D outputs (unless cached) and, for every run, the continuations of the
@@ -543,13 +557,7 @@ def compute_metrics(generate_fn, real_batches, metric_names, i3d=None, c3d=None,
       ConfigError (unknown metric, missing dataset, incompatible network), DataError (bad videos, too little
       real data, missing C3D files).
     """
-    protocols = protocols_lib.parse_metric_list(metric_names)
-    if isinstance(generate_fn, PredictedClips):
-        _check_prediction_protocols(generate_fn, protocols)
-    elif any(p.is_prediction for p in protocols):
-        raise ConfigError(f"{[p.name for p in protocols if p.is_prediction]} score a prediction model (one with "
-                          f"context frames, G.context_frames > 0); this generator synthesises clips from z alone: "
-                          f"use fvd<N>_<T>f and the other synthesis protocols.")
+    protocols = check_model_protocols(generate_fn, metric_names)
     names = {p.network for p in protocols}
     networks = {"i3d": _resolve_i3d(i3d) if "i3d" in names else None,
                 "c3d": _resolve_c3d(c3d) if "c3d" in names else None}

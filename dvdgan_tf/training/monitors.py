@@ -239,6 +239,8 @@ class MetricsMonitor:
         # Clip i's z and label depend on i and the seed only, whichever replica (or the host) makes it.
         self.clips = None if generator is None else self._clips(generator, seed)  # None: dataset_key() only
         self.live_clips = None if live_generator is None else self._clips(live_generator, seed)
+        if self.clips is not None:  # a protocol that does not fit the model: at start-up, not at the first measure
+            evaluate.check_model_protocols(self.clips, metric_names)
 
     @staticmethod
     def _clips(g, seed):
