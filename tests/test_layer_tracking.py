@@ -29,6 +29,18 @@ def test_every_variable_is_checkpointed(layout):
         assert not missing, f"{net.name}: {len(missing)} of {len(net.variables)} variables not checkpointed"
 
 
+def test_every_variable_of_a_frame_conditional_generator_is_checkpointed():
+    """DVD-GAN-FP: the context encoder keeps its blocks and 1x1 convolutions in lists."""
+    g = Generator(1, 4, 16, ch=4, channel_multipliers=(4, 2, 2), context_frames=2,
+                  encoder={"ch": 4, "channel_multipliers": (1, 2, 2), "channels": 8})
+    g(tf.zeros([1, 120]), tf.zeros([1], tf.int32), context=tf.zeros([1, 2, 16, 16, 3]))
+    ids = checkpointed_ids(g)
+    encoder_variables = [v for v in g.variables if "encoder" in v.path]
+    assert len(encoder_variables) > 20  # 3 blocks (2 convs + skip each) and 2 x 2 1x1 convs, kernels, biases, u
+    missing = [v.path for v in g.variables if id(v) not in ids]
+    assert not missing, f"{len(missing)} of {len(g.variables)} variables not checkpointed: {missing[:3]}"
+
+
 def test_checkpoint_round_trip_restores_every_weight(tmp_path):
     g, _, _ = built_networks("v2")
     path = tf.train.Checkpoint(G=g).save(str(tmp_path / "ckpt"))

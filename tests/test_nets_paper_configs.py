@@ -49,8 +49,14 @@ CONFIGS = {
     "kinetics600_128px_12f.gin": _paper(600, 12, 128),
     "kinetics600_128px_48f.gin": _paper(600, 48, 128),
     "kinetics600_256px_12f.gin": _paper(600, 12, 256),
+    # DVD-GAN-FP: C context frames and the encoder (a D-form ResNet per frame, 1x1 reductions to `channels`).
+    "demo_fp.gin": dict(classes=1, frames=8, resolution=32, G=dict(ch=16, mults=(8, 4, 2, 1), attention=(16,)),
+                        D=dict(ch=16, blocks=DEMO_D), context=2, encoder=dict(ch=16, blocks=DEMO_D, channels=64)),
+    "bair_fp.gin": dict(_paper(1, 16, 64), context=1, encoder=dict(ch=128, blocks=BIGGAN_D[64], channels=512)),
+    "kinetics600_fp.gin": dict(_paper(600, 16, 64), context=5,
+                               encoder=dict(ch=128, blocks=BIGGAN_D[64], channels=512)),
 }
-PAPER_CONFIGS = sorted(set(CONFIGS) - {"demo.gin", "demo16.gin"})
+PAPER_CONFIGS = sorted(set(CONFIGS) - {"demo.gin", "demo16.gin", "demo_fp.gin"})
 
 
 class _Count:
@@ -130,12 +136,38 @@ def discriminator_count(classes, ch, blocks, num_3d_blocks=0):
     return c
 
 
+def encoder_count(context, resolution, ch, blocks, channels, gru_widths):
+    """DVD-GAN-FP's encoder: the blocks of a ResNet discriminator (no head) applied per context frame; for the
+    ConvGRU at 4 * 2^i px (width gru_widths[i]), a 1x1 conv from the C frames' concatenated features of the last
+    block at that resolution to `channels`, then a 1x1 conv to the ConvGRU's width."""
+    c, c_in, res, width_at = _Count(), 3, resolution, {}
+    for m, downsample in blocks:
+        c_out = ch * m
+        c.conv(3, 2, c_in, c_out)
+        c.conv(3, 2, c_out, c_out)
+        if c_in != c_out or downsample:
+            c.conv(1, 2, c_in, c_out)
+        res = res // 2 if downsample else res
+        width_at[res], c_in = c_out, c_out
+    for i, w in enumerate(gru_widths):
+        c.conv(1, 2, context * width_at[4 * 2 ** i], channels)
+        c.conv(1, 2, channels, w)
+    return c
+
+
 def expected_counts(name):
     row = CONFIGS[name]
     g, d = row["G"], row["D"]
-    return {"G": generator_count(row["classes"], row["resolution"], g["ch"], g["mults"], g["attention"]),
-            "D_S": discriminator_count(row["classes"], d["ch"], d["blocks"]),
-            "D_T": discriminator_count(row["classes"], d["ch"], d["blocks"], num_3d_blocks=2)}
+    counts = {"G": generator_count(row["classes"], row["resolution"], g["ch"], g["mults"], g["attention"]),
+              "D_S": discriminator_count(row["classes"], d["ch"], d["blocks"]),
+              "D_T": discriminator_count(row["classes"], d["ch"], d["blocks"], num_3d_blocks=2)}
+    if "encoder" in row:  # G's count includes its encoder's; dry runs also print the encoder's part
+        e = row["encoder"]
+        counts["G.encoder"] = encoder_count(row["context"], row["resolution"], e["ch"], e["blocks"], e["channels"],
+                                            [g["ch"] * m for m in g["mults"][:-1]])
+        counts["G"].params += counts["G.encoder"].params
+        counts["G"].sn_u += counts["G.encoder"].sn_u
+    return counts
 
 
 def test_every_shipped_experiment_is_counted():
@@ -175,20 +207,27 @@ def test_parameter_counts_equal_the_formula(name, monkeypatch):
     assert f"D_S: {expected['D_S'].params:,} parameters, output shape [1]" in text
     assert f"D_T: {expected['D_T'].params:,} parameters, output shape [1]" in text
     assert f"NUM_CLASSES = {row['classes']}" in text
+    if "encoder" in row:
+        assert f"  of which the context encoder (G.encoder): {expected['G.encoder'].params:,}" in text
     # u vectors are variables but not parameters: Keras lists them as non-trainable; one per SN weight.
     assert {net: _sn_u_entries(m) for net, m in built[0]._asdict().items()} == {
-        net: c.sn_u for net, c in expected.items()}
+        net: expected[net].sn_u for net in ("G", "D_S", "D_T")}
 
 
 @pytest.mark.parametrize("name", PAPER_CONFIGS)
 def test_tiny_width_forward(name):
     row = CONFIGS[name]
     classes, frames, resolution = row["classes"], row["frames"], row["resolution"]
-    config.parse_config([os.path.join(GIN_DIR, name)], ["G.ch = 4", "D_S.ch = 1", "D_T.ch = 1"])
+    config.parse_config([os.path.join(GIN_DIR, name)], ["G.ch = 4", "D_S.ch = 1", "D_T.ch = 1", "Encoder.ch = 1",
+                                                       "Encoder.channels = 4"])
     nets = models.build_networks()
     labels = tf.constant([0, classes - 1])
-    video = nets.G(tf.random.normal([2, 120], seed=0), labels, training=True)
+    context = tf.random.uniform([2, row.get("context", 0), resolution, resolution, 3], -1, 1, seed=0)
+    video = nets.G(tf.random.normal([2, 120], seed=0), labels, training=True,
+                   context=context if "context" in row else None)
     assert video.shape == (2, frames, resolution, resolution, 3)
+    if "context" in row:  # the context frames, copied in
+        np.testing.assert_array_equal(video.numpy()[:, :row["context"]], context.numpy())
     assert np.all(np.abs(video.numpy()) <= 1.0)
     for d in (nets.D_S, nets.D_T):
         score = d(video, labels, training=True)
