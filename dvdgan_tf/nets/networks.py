@@ -34,6 +34,16 @@ def _call_all(networks, z, label, video):
             "D_S": tuple(networks.D_S(video, label).shape), "D_T": tuple(networks.D_T(video, label).shape)}
 
 
+def build_generator_symbolically(generator):
+    """Creates a generator's weights by a call on symbolic inputs (batch 1; with a symbolic context for a
+    frame-conditional G): no activation is computed. Returns the output shape."""
+    g = generator
+    c = getattr(g, "context_frames", 0)
+    context = keras.Input(shape=(c, g.resolution, g.resolution, 3), batch_size=1, name="context") if c else None
+    return tuple(g(keras.Input(shape=(g.z_dim,), batch_size=1), keras.Input(shape=(), batch_size=1, dtype="int32"),
+                   context=context).shape)
+
+
 def build_generator_eagerly(generator):
     """Creates a generator's weights (e.g. the EMA copy's) by one eager inference call on a batch of 1 (zeros,
     with a zero context for a frame-conditional G). Returns the output shape."""

@@ -29,6 +29,7 @@ from dvdgan_tf.io import files
 from dvdgan_tf.io.console import log
 from dvdgan_tf.nets import normalization
 from dvdgan_tf.nets.generator import build_generator
+from dvdgan_tf.nets import networks as models
 from dvdgan_tf.nets import standing_stats
 
 CONFIG_FILE = "operative_config.gin"
@@ -134,8 +135,7 @@ def build_generator_from_config(config_path):
     except (ValueError, KeyError, SyntaxError, IOError) as e:
         raise ConfigError(f"cannot build the generator from {config_path}: "
                           f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from e
-    generator(keras.Input(shape=(generator.z_dim,), batch_size=1),
-              keras.Input(shape=(), batch_size=1, dtype="int32"))
+    models.build_generator_symbolically(generator)  # (with a symbolic context for a DVD-GAN-FP generator)
     return generator
 
 
@@ -239,7 +239,12 @@ def restore_ema_generator(model_dir, step=None, standing=None):
     else:
         tf.train.Checkpoint(G_ema=generator, step=step_var).restore(
             checkpoints[step]).expect_partial().assert_existing_objects_matched()
-    if standing or (standing is None and old_layout):
+    if getattr(generator, "context_frames", 0) and standing:
+        # DVD-GAN-FP: standing statistics need a bank of real contexts, which the run directory does not hold; the
+        # checkpoint holds those the training loop computed from its bank before saving.
+        log("a prediction model (G.context_frames > 0): keeping the standing statistics its checkpoint holds (the "
+            "training loop's, from real contexts) instead of recomputing them.")
+    elif standing or (standing is None and old_layout):
         standing_stats.recompute(generator, seed=_run_seed(files.read_text(files.join(model_dir, CONFIG_FILE))),
                                  step=int(step_var.numpy()))
     return generator, int(step_var.numpy())
