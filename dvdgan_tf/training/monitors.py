@@ -163,6 +163,10 @@ class ClassAccuracyMonitor:
     eval/first_frame_ratio_real) and metrics.jsonl."""
 
     def __init__(self, generator, dataset_fn, model_dir, classifier_steps, samples_per_class, seed):
+        if getattr(generator, "context_frames", 0):
+            raise ConfigError("train.class_accuracy_every > 0 measures class-conditional synthesis; a prediction "
+                              "model (G.context_frames > 0) is measured by prediction_centroid (moving shapes) "
+                              "or the fvdpred_* metrics: set train.class_accuracy_every = 0.")
         self.generator, self.model_dir, self.samples_per_class, self.seed = (
             generator, model_dir, samples_per_class, seed)
         shape = (generator.num_frames, generator.resolution, generator.num_classes)
