@@ -1,7 +1,8 @@
 """The tf.data input pipeline over prepared data (see `records`): clips of T frames as the paper samples them.
 
 Per video: a clip of `num_frames` frames taken every `frame_stride` frames (Kinetics: 2; frame-conditional
-prediction: 1), starting at a random frame in training and at the centred start in evaluation; the short side
+prediction: 1), starting at a random frame in training and at the centred start in evaluation (or the first frame,
+`eval_start`); the short side
 resized to `resolution` (only when the data was prepared larger), then a random `resolution` x `resolution` crop
 in training, the centre crop in evaluation; values mapped from 0..255 to [-1, 1] (x / 127.5 - 1).
 
@@ -115,13 +116,19 @@ def _parse(serialized):
             "num_frames": ex["num_frames"], "height": ex["height"], "width": ex["width"]}
 
 
-def _select_clip(ex, seed, num_frames, frame_stride, training):
-    """Picks the encoded frames of one clip: start random in training, centred otherwise."""
+EVAL_STARTS = ("centre", "first")
+
+
+def _select_clip(ex, seed, num_frames, frame_stride, training, eval_start="centre"):
+    """Picks the encoded frames of one clip: start random in training; otherwise centred, or at the video's first
+    frame with eval_start='first'."""
     needed = (num_frames - 1) * frame_stride + 1
     max_start = ex["num_frames"] - needed
     start_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     if training:
         start = tf.random.stateless_uniform([], start_seed, 0, max_start + 1, dtype=tf.int64)
+    elif eval_start == "first":
+        start = tf.zeros([], tf.int64)
     else:
         start = max_start // 2
     indices = start + tf.range(num_frames, dtype=tf.int64) * frame_stride
@@ -341,7 +348,7 @@ def _shard_files(paths, input_context):
                                                "training", "seed", "input_context", "start_example"])
 def prepared_videos(batch_size, num_frames, resolution, num_classes, training=True, seed=0, input_context=None,
                     data_dir=gin.REQUIRED, frame_stride=1, split="train", eval_split=None, deterministic=None,
-                    shuffle_buffer=None, cycle_length=8, start_example=0):
+                    shuffle_buffer=None, cycle_length=8, start_example=0, eval_start="centre"):
     """Batches of clips from the prepared data in `data_dir` (made by dvdgan-prepare-data).
 
     Args:
@@ -363,6 +370,8 @@ def prepared_videos(batch_size, num_frames, resolution, num_classes, training=Tr
         order, which breaks exact resume).
       shuffle_buffer: unused (the training order is an exact per-epoch permutation); accepted so that configs
         binding it still parse. cycle_length: shards read at once in evaluation.
+      eval_start: where evaluation clips start: 'centre' (the centred window) or 'first' (the video's first
+        frame: BAIR prediction's test clips, the first 16 frames of each trajectory).
       start_example: training only: the stream starts at this example index, counted over all input
         pipelines (a run resumed after s steps of global batch B passes s * B), and then equals the stream
         from 0 without its first start_example examples.
@@ -374,6 +383,8 @@ def prepared_videos(batch_size, num_frames, resolution, num_classes, training=Tr
     if frame_stride < 1 or num_frames < 1 or batch_size < 1:
         raise DataError(f"batch_size, num_frames and frame_stride must be at least 1, got {batch_size}, "
                         f"{num_frames}, {frame_stride}")
+    if eval_start not in EVAL_STARTS:
+        raise DataError(f"prepared_videos.eval_start must be one of {EVAL_STARTS}, got {eval_start!r}")
     if not training and eval_split:
         split = eval_split
     meta = load_metadata(data_dir, resolution, num_classes, split, frame_stride)
@@ -399,7 +410,8 @@ def prepared_videos(batch_size, num_frames, resolution, num_classes, training=Tr
                     num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     else:
         ds = _evaluation_examples(data_dir, meta, splits, needed, input_context, cycle_length, deterministic)
-        ds = ds.map(lambda ex: _select_clip(ex, tf.zeros([2], tf.int64), num_frames, frame_stride, False))
+        ds = ds.map(lambda ex: _select_clip(ex, tf.zeros([2], tf.int64), num_frames, frame_stride, False,
+                                            eval_start))
         ds = ds.map(decode, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
     options = tf.data.Options()
