@@ -40,8 +40,6 @@ def dry_run(gin_files, gin_params, out=sys.stdout):
         print(f"{name}: {counts[name]:,} parameters, output shape {list(shapes[name])} (batch 1)", file=out)
         if name == "G" and "G.encoder" in counts:  # DVD-GAN-FP
             print(f"  of which the context encoder (G.encoder): {counts['G.encoder']:,}", file=out)
-        if name == "G" and "G.encoder" in counts:  # DVD-GAN-FP
-            print(f"  of which the context encoder (G.encoder): {counts['G.encoder']:,}", file=out)
     return counts
 
 

@@ -21,6 +21,7 @@ Imports TensorFlow only inside its functions, so that the binaries can list the 
 import json
 import os
 import re
+import socket
 
 from dvdgan_tf.errors import ConfigError, DvdganError
 
@@ -144,6 +145,13 @@ def tpu_strategy(tpu):
     """TPUStrategy on the Cloud TPU ``tpu`` ('local' on a TPU VM, else its name or grpc:// address): resolves it,
     connects to it and initialises it. Raises ConfigError in one line when it cannot be reached."""
     tf = _tf()
+    address = re.fullmatch(r"grpc://([^:/]+):(\d+)/?", str(tpu))
+    if address:  # TensorFlow would wait for an unreachable address forever
+        try:
+            socket.create_connection((address.group(1), int(address.group(2))), timeout=30).close()
+        except OSError as e:
+            raise ConfigError(f"cannot reach the TPU {tpu!r} ({e}): is the TPU up, and its port open to this "
+                              f"machine? On a Cloud TPU VM use --tpu=local.") from e
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         if tpu != "local":  # a TPU VM's own chips need no remote connection
@@ -151,9 +159,10 @@ def tpu_strategy(tpu):
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     except Exception as e:  # pylint: disable=broad-except  (any failure to reach it is the same user error)
-        raise ConfigError(f"cannot reach the TPU {tpu!r} ({type(e).__name__}: {_first_line(e)}). On a Cloud TPU "
-                          f"VM use --tpu=local; elsewhere give the TPU's name (same zone and project) or "
-                          f"grpc://host:8470.") from e
+        fix = ("Is this a Cloud TPU VM, with the tensorflow-tpu wheel and libtpu installed (README)?" if tpu == "local"
+               else "On a Cloud TPU VM use --tpu=local; elsewhere give the TPU's name (same zone and project) or "
+                    "grpc://host:8470.")
+        raise ConfigError(f"cannot reach the TPU {tpu!r} ({type(e).__name__}: {_first_line(e)[:200]}). {fix}") from e
 
 
 def is_multi_worker(strategy):
