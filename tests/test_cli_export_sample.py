@@ -158,3 +158,24 @@ def test_export_of_the_corrupt_step_asked_for_is_one_line(run_with_bad_latest, t
     last = one_line_error(result, "dvdgan-export")
     assert bad in last and "unreadable" in last
     assert not (tmp_path / "e").exists()
+
+
+def test_check_export_reads_a_remote_export():
+    """dvdgan-sample's check of an export on gs:// goes through tf.io.gfile (ram:// stands in)."""
+    import tensorflow as tf
+    from dvdgan_tf.cli import sample
+    from dvdgan_tf.errors import ConfigError, DataError
+    folder = "ram://check-export-test/export/7"
+    with pytest.raises(DataError, match="no saved_model.pb"):
+        sample.check_export(folder, None)
+    with tf.io.gfile.GFile(folder + "/saved_model.pb", "wb") as f:
+        f.write(b"stand-in")
+    tf.io.gfile.makedirs(folder + "/assets")
+    with tf.io.gfile.GFile(folder + "/assets/dvdgan_export.json", "w") as f:
+        f.write(json.dumps({"num_classes": 3}))
+    try:
+        assert sample.check_export(folder + "/", 2) == {"num_classes": 3}
+        with pytest.raises(ConfigError, match=r"label 3 is outside the class range \[0, 3\)"):
+            sample.check_export(folder, 3)
+    finally:
+        tf.io.gfile.rmtree("ram://check-export-test")

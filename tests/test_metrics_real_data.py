@@ -155,3 +155,28 @@ def test_prepared_data_that_is_missing_cannot_be_keyed(tmp_path):
     gin_file = prepared_gin(tmp_path, str(tmp_path / "nothing"))
     with pytest.raises(DataError, match="(?s)holds no prepared data .*dvdgan-prepare-data .*--resolution=16"):
         gin_source([gin_file], [], 2, seed=0)
+
+
+def test_npz_batches_on_a_remote_file_system():
+    """--real_npz on gs:// is read through tf.io.gfile (ram:// stands in), keyed by its path, size and time."""
+    import io
+    import tensorflow as tf
+    videos = np.random.default_rng(1).integers(0, 256, (3, 4, 8, 8, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, videos=videos)
+    path = "ram://real-data-test/real.npz"
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(buffer.getvalue())
+    try:
+        batches, key = real_data.npz_batches(path, batch_size=2)
+        np.testing.assert_array_equal(np.concatenate(list(batches)), videos)
+        assert key.startswith(f"npz:{path}:videos:{len(buffer.getvalue())}:")
+        with pytest.raises(DataError, match="does not exist"):
+            real_data.npz_batches("ram://real-data-test/none.npz")
+        with tf.io.gfile.GFile("ram://real-data-test/clips.npy", "wb") as f:
+            f.write(b"\x93NUMPY rest")
+        with pytest.raises(DataError, match="single .npy array"):
+            real_data.npz_batches("ram://real-data-test/clips.npy")
+    finally:
+        for name in tf.io.gfile.glob("ram://real-data-test/*"):
+            tf.io.gfile.remove(name)

@@ -90,13 +90,19 @@ def check_export(export_dir, label):
     from the export's assets/dvdgan_export.json; the SavedModel checks again when run). Returns that metadata
     (None for an export without it)."""
     from dvdgan_tf.errors import ConfigError, DataError  # pylint: disable=import-outside-toplevel
-    if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+    isfile, opener = os.path.isfile, open
+    if "://" in str(export_dir):  # gs://, ram://: through tf.io.gfile (TensorFlow loads now)
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        isfile = lambda p: tf.io.gfile.exists(p) and not tf.io.gfile.isdir(p)  # noqa: E731
+        opener = lambda p, encoding: tf.io.gfile.GFile(p, "r")  # noqa: E731
+        export_dir = str(export_dir).rstrip("/")
+    if not isfile(os.path.join(export_dir, "saved_model.pb")):
         raise DataError(f"{export_dir} is not a SavedModel export (no saved_model.pb): give a folder written by "
                         f"dvdgan-export or a training run's model_dir/export/<step>/.")
     metadata_path = os.path.join(export_dir, "assets", "dvdgan_export.json")
     metadata = None
-    if os.path.isfile(metadata_path):
-        with open(metadata_path, encoding="utf-8") as f:
+    if isfile(metadata_path):
+        with opener(metadata_path, encoding="utf-8") as f:
             metadata = json.load(f)
         num_classes = metadata["num_classes"]
         if label is not None and not 0 <= label < num_classes:

@@ -780,7 +780,7 @@ def evaluate_generator(export_dir, real_batches, metric_names, num_classes=None,
                              progress=progress, strategy=strategy)
     record = {"metrics": values}
     record.update(describe(metric_names, i3d_net and i3d_net.identity, c3d_net and c3d_net.identity))
-    record.update({"export_dir": os.path.abspath(export_dir), "step": _metadata(loaded, "step"),
+    record.update({"export_dir": os.path.abspath(export_dir) if files.is_local(export_dir) else export_dir, "step": _metadata(loaded, "step"),
                    "num_classes": int(num_classes), "truncation": truncation,
                    "truncation_convention": truncation_convention, "seed": seed,
                    "dataset": dataset_key, "replicas": strategy.num_replicas_in_sync if strategy else 1,

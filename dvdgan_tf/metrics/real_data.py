@@ -124,17 +124,28 @@ def npz_batches(path, batch_size=16, key=None):
     Raises DataError naming the problem for a missing file, a file that is no .npz (an .npy, a pickle, text),
     an object array, or an array that is not RGB videos.
     """
-    if not os.path.isfile(path):
-        raise DataError(f"--real_npz file {path} does not exist.")
-    with open(path, "rb") as f:
-        magic = f.read(6)
+    remote = "://" in str(path)  # gs://, ram://: read through tf.io.gfile (TensorFlow loads now)
+    if remote:
+        import io  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+            raise DataError(f"--real_npz file {path} does not exist.")
+        with tf.io.gfile.GFile(path, "rb") as f:
+            content = f.read()
+        magic, source = content[:6], io.BytesIO(content)
+    else:
+        if not os.path.isfile(path):
+            raise DataError(f"--real_npz file {path} does not exist.")
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        source = path
     if magic == b"\x93NUMPY":
         raise DataError(f"--real_npz file {path} is a single .npy array, not an .npz archive: {_SAVE_HINT}.")
     if not magic.startswith(b"PK"):
         raise DataError(f"--real_npz file {path} is not an .npz file (a NumPy zip archive; this file starts with "
                         f"{magic!r}): {_SAVE_HINT}.")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with np.load(source, allow_pickle=False) as f:
             keys = f.files
             if key is None:
                 if len(keys) != 1 and "videos" not in keys:
@@ -160,6 +171,10 @@ def npz_batches(path, batch_size=16, key=None):
                         f"[-1, 1].")
     if videos.ndim != 5 or videos.shape[-1] != 3:
         raise DataError(f"{path}:{key} must be videos [N, T, H, W, 3], got shape {list(videos.shape)}.")
-    stat = os.stat(path)
-    dataset_key = f"npz:{os.path.abspath(path)}:{key}:{stat.st_size}:{stat.st_mtime_ns}"
+    if remote:
+        stat = tf.io.gfile.stat(path)
+        dataset_key = f"npz:{path}:{key}:{stat.length}:{stat.mtime_nsec}"
+    else:
+        stat = os.stat(path)
+        dataset_key = f"npz:{os.path.abspath(path)}:{key}:{stat.st_size}:{stat.st_mtime_ns}"
     return NpzBatches(videos, batch_size, path), dataset_key

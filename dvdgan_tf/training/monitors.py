@@ -240,6 +240,7 @@ class MetricsMonitor:
                 self.i3d = (i3d_handle if isinstance(i3d_handle, classifiers.VideoClassifier)
                             else classifiers.load_i3d(i3d_handle))
         self.config_text = config_text
+        self.stats_dir = files.join(model_dir, STATS_DIR)  # the real statistics' cache (set by multi-worker runs)
         # Clip i's z and label depend on i and the seed only, whichever replica (or the host) makes it.
         self.clips = None if generator is None else self._clips(generator, seed)  # None: dataset_key() only
         self.live_clips = None if live_generator is None else self._clips(live_generator, seed)
@@ -265,7 +266,7 @@ class MetricsMonitor:
                                num_classes=g.num_classes, training=False, seed=self.seed)
         generate = clips if self.strategy or isinstance(clips, evaluate.PredictedClips) else clips.sequential()
         return evaluate.compute_metrics(generate, real, self.metric_names,
-                                        i3d=self.i3d, stats_cache_dir=files.join(self.model_dir, STATS_DIR),
+                                        i3d=self.i3d, stats_cache_dir=self.stats_dir,
                                         dataset_key=self.dataset_key(), batch_size=self.batch_size,
                                         strategy=self.strategy)
 
