@@ -4,7 +4,9 @@ from setuptools import find_packages, setup
 # Version ranges, so that the package installs beside other projects; the exact set it was tested with is
 # constraints.txt (pip install -c constraints.txt ...), which the README's commands and .ci/run use.
 INSTALL_REQUIRES = [
-    "tensorflow>=2.20,<2.22",  # Keras 3 as tf.keras; tested on 2.21
+    # Keras 3 as tf.keras. Tested on 2.21 (constraints.txt) and 2.20 (tools/check_tf220.sh: the newest version with
+    # a Cloud TPU wheel, tensorflow-tpu 2.20.0). On a TPU VM install tensorflow-tpu first (README).
+    "tensorflow>=2.20,<2.22",
     "keras>=3.10,<4",
     "tensorboard>=2.20,<2.22",
     "tensorflow-hub>=0.16.1,<0.17",

@@ -17,7 +17,7 @@ from dvdgan_tf.nets import blocks
 from dvdgan_tf.nets.discriminators import build_spatial_discriminator, build_temporal_discriminator
 from dvdgan_tf.nets.generator import build_generator
 
-SIZES = dict(num_classes=3, num_frames=4, resolution=16)
+SIZES = dict(num_classes=3, num_frames=2, resolution=16)
 G_SETTINGS = dict(SIZES, ch=4, channel_multipliers=(4, 2, 2), attention_resolutions=(8,))
 D_SETTINGS = dict(SIZES, ch=4, channel_multipliers=(1, 2, 2))
 
@@ -30,9 +30,8 @@ def _count_checkpointed(monkeypatch):
 
 
 def _twins(build, **settings):
-    """The network without and with remat, equal weights, both built."""
-    nets = [build(remat=remat, **settings) for remat in (False, True)]
-    return nets
+    """The network without and with remat (weights made equal by the caller)."""
+    return [build(remat=remat, **settings) for remat in (False, True)]
 
 
 def _gradients(net, inputs, weights_of_loss, call):
@@ -88,7 +87,7 @@ def test_generator_remat_same_gradients_and_one_update_of_sn_vectors_and_bn_stat
 
 
 def test_discriminators_remat_same_gradients_for_weights_and_input(monkeypatch):
-    video = tf.random.stateless_uniform([2, 4, 16, 16, 3], [0, 3], minval=-1.0, maxval=1.0)
+    video = tf.random.stateless_uniform([2, 2, 16, 16, 3], [0, 3], minval=-1.0, maxval=1.0)
     labels = tf.constant([1, 2])
     call_s = lambda net, x, training: net(x[0], x[1], training=training, frame_seed=tf.constant([4, 5]))
     _check(monkeypatch, build_spatial_discriminator, dict(D_SETTINGS, k=2), (video, labels), call_s,
