@@ -31,11 +31,12 @@ its table of Kinetics-600 (5 -> 11 frames, 64x64, no frame skipping) and BAIR (1
 compares with the Video Transformer (Weissenborn et al. 2020, arXiv:1906.02634) under the Video Transformer's
 evaluation: FVD of 16-frame clips, the context included. BAIR: the 256 clips of the test set, conditioned on their
 first frame, FVD against those 256 real clips computed for 100 sampling runs and averaged (the 100 x 256
-protocol that later BAIR work states when following these rows, e.g. FitVid arXiv:2106.13195, RaMViD
-arXiv:2206.07696, iVideoGPT's --eval_generate_times 100). Kinetics-600: FVD over 50,000 test-set clips and
-their predictions (the "FVD (50k)" of the Kinetics-600 prediction benchmark, as TrIVD-GAN-FP arXiv:2003.04035
-and Video Diffusion Models arXiv:2204.03458 report it). These counts were checked in secondary sources that
-quote the protocol, not in the primary papers' text; the generic form fixes any other choice under its own name.
+protocol that later BAIR work states when following these rows: FitVid arXiv:2106.13195, as quoted by the RaMViD
+authors, arXiv:2206.07696, github.com/Tobi-r9/RaMViD issue 9; iVideoGPT's BAIR evaluation also samples 100 times
+per test clip). Kinetics-600: FVD over 50,000 test-set clips and their predictions (the "FVD (50k)" under which
+the Kinetics-600 frame-prediction benchmark lists results, e.g. Video Diffusion Models arXiv:2204.03458). These
+counts come from secondary sources that state the protocol, not from the primary papers' text, which was not
+available here; DVD-GAN's own Kinetics-600 count is not confirmed. The generic form names any other choice.
 """
 import dataclasses
 import hashlib
