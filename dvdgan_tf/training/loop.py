@@ -201,11 +201,17 @@ def check_settings(settings):
             "log_every": 0, "checkpoint_every": 0, "keep_checkpoints": 1, "sample_every": 0, "export_every": 0,
             "samples_per_class": 1, "max_sample_classes": 1, "class_accuracy_every": 0,
             "class_accuracy_classifier_steps": 1, "class_accuracy_samples_per_class": 1, "metrics_every": 0,
-            "metrics_batch_size": 1}
+            "metrics_batch_size": 1, "steps_per_loop": 1}
     for name, minimum in ints.items():
         value = settings[name]
         if not is_integer(value) or value < minimum:
             raise _setting_error(name, value, f"an integer >= {minimum}")
+    loop = settings["steps_per_loop"]
+    for name in ("log_every", "checkpoint_every", "sample_every", "export_every", "class_accuracy_every",
+                 "metrics_every"):  # they happen between loops of steps_per_loop steps
+        if settings[name] % loop:
+            raise ConfigError(f"train.{name}={settings[name]} is not a multiple of train.steps_per_loop={loop}: "
+                              f"set it to a multiple (logging, checkpoints and monitors run between loops).")
     for name in ("g_learning_rate", "d_learning_rate"):
         if not _is_real(settings[name]) or settings[name] <= 0:
             raise _setting_error(name, settings[name], "a number > 0")
@@ -241,7 +247,7 @@ def _seed_everything(seed, deterministic):
 def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_fn=gin.REQUIRED,
           global_batch_size=8, d_steps_per_g_step=2, g_learning_rate=1e-4, d_learning_rate=5e-4, beta_1=0.0,
           beta_2=0.999, ema_decay=0.9999, ema_start_step=20000, seed=0, deterministic=False, jit_compile=False,
-          log_every=10, checkpoint_every=500, keep_checkpoints=3, sample_every=500, export_every=0,
+          steps_per_loop=1, log_every=10, checkpoint_every=500, keep_checkpoints=3, sample_every=500, export_every=0,
           export_at_end=True, samples_per_class=4, max_sample_classes=10, class_accuracy_every=0,
           class_accuracy_classifier_steps=200, class_accuracy_samples_per_class=16, metrics=(), metrics_every=0, metrics_batch_size=8,
           metrics_i3d=None, metrics_compare_live=False, mixed_precision=None, progress=True):
@@ -257,7 +263,13 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
       ema_decay, ema_start_step: EMA of G (paper: 0.9999 after 20k steps); samples and exports use it.
       seed: seeds the initial weights, z, labels, frame choices and the data stream.
       deterministic: ask TensorFlow for deterministic kernels (tf.config.experimental.enable_op_determinism,
-        process-wide), so that equal seeds give bit-equal runs. jit_compile: XLA for the replica steps.
+        process-wide), so that equal seeds give bit-equal runs. jit_compile: compile each replica's whole step
+        (its D updates, the G update and the EMA) with XLA.
+      steps_per_loop: G steps per call into TensorFlow (one tf.function runs them; the host stays out of the
+        loop, as TPUs need). Logging, checkpoints, samples, exports, metrics and stop requests are handled
+        between loops, so every interval below must be a multiple of it (else ConfigError); loops end at
+        multiples of it (a resumed run realigns) and the last one at num_steps. A loop stops early after a step
+        whose losses are not finite, and the run ends with TrainingDivergedError naming that step.
       log_every, checkpoint_every, sample_every, export_every: intervals in steps (0 = never; a checkpoint is
         always written at the end, and when stopped by SIGINT/SIGTERM).
       export_at_end: export the EMA generator to model_dir/export/<step>/ when the run finishes.
@@ -291,7 +303,7 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
 
 def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, d_steps_per_g_step,
            g_learning_rate, d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, deterministic,
-           jit_compile, log_every, checkpoint_every, keep_checkpoints, sample_every, export_every,
+           jit_compile, steps_per_loop, log_every, checkpoint_every, keep_checkpoints, sample_every, export_every,
            export_at_end, samples_per_class, max_sample_classes, class_accuracy_every,
            class_accuracy_classifier_steps, class_accuracy_samples_per_class, metrics, metrics_every, metrics_batch_size, metrics_i3d,
            metrics_compare_live, mixed_precision, progress):
@@ -328,7 +340,9 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
         speed = _SpeedLog(start, global_batch_size * d_steps_per_g_step, g_learning_rate, d_learning_rate)
         with ProgressBar(num_steps, start, enabled=progress) as bar:
             while step < num_steps and stop.signal is None:
-                losses = {k: float(v) for k, v in trainer.train_step(data).items()}
+                # Up to the next multiple of steps_per_loop (where every interval falls), at most to num_steps.
+                count = min(steps_per_loop - step % steps_per_loop, num_steps - step)
+                losses = {k: float(v) for k, v in trainer.train_steps(data, count).items()}
                 step = int(trainer.step.numpy())
                 _check_finite(losses, step)
                 bar.update(step, losses)
