@@ -118,7 +118,7 @@ def read_clip(path, resolution, context_frames, num_frames):
     import numpy as np  # pylint: disable=import-outside-toplevel
     from dvdgan_tf.data import decode  # pylint: disable=import-outside-toplevel
     from dvdgan_tf.errors import DataError  # pylint: disable=import-outside-toplevel
-    if not os.path.isfile(path):
+    if "://" not in str(path) and not os.path.isfile(path):  # gs://, ram://: read_video reads them (tf.io.gfile)
         raise DataError(f"--context file {path} does not exist: give a clip (.mp4 or animated .gif).")
     try:
         frames = decode.read_video(path, resolution, max_frames=num_frames).frames
