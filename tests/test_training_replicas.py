@@ -172,6 +172,20 @@ def test_intervals_must_be_multiples_of_steps_per_loop(tmp_path):
         loop.train(str(tmp_path))
 
 
+def test_jit_compile_with_bfloat16_on_cpu_is_a_clear_error(tmp_path):
+    """XLA:CPU cannot compile bfloat16 gradients ("mixed precision is disallowed" deep in a traceback): refused
+    at once, in one line, when no GPU or TPU is visible."""
+    from test_training_loop import tiny_config
+    from dvdgan_tf.config import ConfigError
+    from dvdgan_tf.training import loop
+    if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+        pytest.skip("an accelerator is visible: the combination is allowed there")
+    tiny_config("train.num_steps = 1", "train.jit_compile = True", "train.mixed_precision = 'mixed_bfloat16'")
+    with pytest.raises(ConfigError, match="cannot run on CPU .*: on CPU set one of them only"):
+        loop.train(str(tmp_path / "run"))
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
 def test_loops_end_at_num_steps_realign_on_resume_and_stop_at_a_nan(tmp_path, capsys):
     """steps_per_loop = 4 on a ram:// model_dir: 6 steps run as 4 + 2 (the last loop ends at num_steps);
     resumed to 8, the run does 6 -> 8 (loops end at multiples of 4, where the intervals fall) and exports. With

@@ -293,6 +293,10 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
     if global_batch_size % strategy.num_replicas_in_sync:
         raise ConfigError(f"train.global_batch_size={global_batch_size} is not divisible by the "
                           f"{strategy.num_replicas_in_sync} replicas.")
+    if jit_compile and mixed_precision and not (tf.config.list_logical_devices("GPU") or
+                                                tf.config.list_logical_devices("TPU")):
+        raise ConfigError("train.jit_compile with train.mixed_precision='mixed_bfloat16' cannot run on CPU (XLA:CPU "
+                          "rejects bfloat16 gradients): on CPU set one of them only.")
     with contextlib.ExitStack() as stack:
         stop = stack.enter_context(stop or StopRequest())
         stack.enter_context(run_dir.RunLock(model_dir))
