@@ -98,7 +98,7 @@ def tiny_trainer(**kwargs):
 
 
 def real_batches(batch_size=2):
-    return moving_shapes(batch_size, 4, 16, 1, training=True, seed=3, drawn_classes=4)
+    return moving_shapes(batch_size, 4, 16, 1, training=True, seed=3)
 
 
 def test_fake_batch_continues_the_real_contexts_with_their_labels():
@@ -147,7 +147,7 @@ def test_sample_grid_rows_are_context_prediction_truth(tmp_path):
 
 
 def test_tiny_fp_run_writes_the_centroid_evidence(tmp_path):
-    tiny_config("NUM_CLASSES = 1", "G.context_frames = 2", "moving_shapes.drawn_classes = 4",
+    tiny_config("NUM_CLASSES = 1", "G.context_frames = 2",
                 f"Encoder.ch = {ENCODER['ch']}", f"Encoder.channel_multipliers = {ENCODER['channel_multipliers']}",
                 f"Encoder.channels = {ENCODER['channels']}", "train.num_steps = 1", "train.sample_every = 1",
                 "prediction_centroid.every = 1", "prediction_centroid.num_clips = 2")

@@ -95,7 +95,7 @@ def synthetic_example(index, seed, num_frames, resolution, num_classes, with_cen
 @gin.configurable("moving_shapes", denylist=["batch_size", "num_frames", "resolution", "num_classes",
                                               "training", "input_context", "start_example", "with_centres"])
 def moving_shapes(batch_size, num_frames, resolution, num_classes, training=True, seed=0, input_context=None,
-                  eval_examples=1024, start_example=0, drawn_classes=None, with_centres=False):
+                  eval_examples=1024, start_example=0, with_centres=False):
     """The embedded dataset as tf.data: (video [batch_size, T, H, W, 3] float32 in [-1, 1], label [batch_size]).
 
     Training: an endless stream of examples start_example, start_example + 1, ... (example i is a pure function
@@ -104,9 +104,6 @@ def moving_shapes(batch_size, num_frames, resolution, num_classes, training=True
     batch B passes s * B) and is ignored in evaluation.
     Evaluation (training=False): the first ``eval_examples`` examples of seed + 1 (disjoint from training), once.
     batch_size is per replica; incomplete batches are dropped.
-    drawn_classes: None (the clips' classes are the config's num_classes) or K: clips are drawn from K classes
-    (their shapes, colours and motions) but every label is 0, for models with one class (num_classes = 1) that
-    must infer the motion from the frames, e.g. the frame-conditional demo gin/demo_fp.gin.
     with_centres: (not a gin setting) each element is (video, label, centres [batch, T, 2]), the shape's true
     centre (y, x) per frame in frame widths (``clip_centres``).
     """
@@ -121,15 +118,6 @@ def moving_shapes(batch_size, num_frames, resolution, num_classes, training=True
     else:
         indices = tf.data.Dataset.range(shard, eval_examples, num_shards)
         seed = seed + 1
-    if drawn_classes is None:
-        make = lambda i: synthetic_example(i, seed, num_frames, resolution, num_classes, with_centres)
-    else:
-        if num_classes != 1 or drawn_classes < 1:
-            raise ValueError(f"moving_shapes.drawn_classes={drawn_classes} needs NUM_CLASSES = 1 (every label is 0) "
-                             f"and drawn_classes >= 1, got NUM_CLASSES = {num_classes}.")
-
-        def make(i):
-            example = synthetic_example(i, seed, num_frames, resolution, drawn_classes, with_centres)
-            return (example[0], tf.zeros([], tf.int32)) + tuple(example[2:])
+    make = lambda i: synthetic_example(i, seed, num_frames, resolution, num_classes, with_centres)
     return (indices.map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
