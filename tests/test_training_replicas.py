@@ -17,6 +17,11 @@ whose size after 3 steps is only ~3 * lr = 1.2e-3; for them the absolute floor A
 d 1e-4 = 1.2e-7 (d: the gradient of a scalar that sums ~8k products, sqrt(8k) * 6e-8 = 5e-6, times a
 cancellation of ~20) applies: ||a - b|| <= 1e-5 * ||a|| + 1.2e-7.
 
+SN vectors (u of each spectral-norm layer, one power iteration per call) are estimates of a singular vector:
+a relative change e of the weights moves them by about e * sigma1 / (sigma1 - sigma2), so where the top two
+singular values are within 10% of each other they carry 10x the weights' difference: SN_TOLERANCE = 1e-4
+(measured: <= 1.3e-5, G's first linear layer).
+
 Not compared as weights, and why:
 - the biases of G's convolutions whose output goes straight into a batch norm (blocks' conv1; conv2 and skip,
   whose sum feeds the next block's BN; BigGAN has them too). BN subtracts them, so their exact gradient is 0 and
@@ -41,6 +46,7 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TESTS)
 TOLERANCE = 1e-5
 ABS_FLOOR = 1.2e-7  # (module docstring)
+SN_TOLERANCE = 1e-4  # spectral-norm vectors (module docstring)
 
 
 def _pre_bn_bias(path):
@@ -93,7 +99,7 @@ def assert_same_training(one, two, abs_floor):
             continue
         compared.append(path)
         difference = np.linalg.norm(a - two["weights"][path][0])
-        if difference > TOLERANCE * np.linalg.norm(a) + abs_floor:
+        if difference > (SN_TOLERANCE if path.endswith("sn_u") else TOLERANCE) * np.linalg.norm(a) + abs_floor:
             far[path] = difference / np.linalg.norm(a)
     assert not far, far
     for name in ("G/", "G_ema/", "D_S/", "D_T/"):  # every network is there (a path change cannot empty the test)
@@ -134,7 +140,8 @@ def one_and_two_replicas(tmp_path_factory):
 def test_one_and_two_replicas_give_the_same_losses_and_weights(one_and_two_replicas):
     """Global batch 4 on 1 replica (the default strategy, 3 calls of a step) and on 2 (MirroredStrategy, 2 logical
     CPU devices, the 3 steps in one loop), 3 steps: the losses, every weight of G, D_S, D_T and G_ema, the SN vectors and BN variances of G, D_S and D_T,
-    and the clips of G (batch statistics) and G_ema agree within the module docstring's tolerances."""
+    and the clips of G (batch statistics) and G_ema agree within the module docstring's tolerances (1e-5
+    relative; SN vectors 1e-4)."""
     one, two = one_and_two_replicas
     assert sorted(one["losses"]) == sorted(two["losses"]) and len(one["losses"]) == 5
     assert_same_training(one, two, ABS_FLOOR)
