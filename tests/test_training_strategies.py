@@ -108,6 +108,15 @@ def test_lost_worker_is_named_with_its_address():
     assert message.startswith("lost worker 0 (127.0.0.1:4001,") and "Connection reset by peer" in message
 
 
+def test_own_missed_heartbeats_are_named_as_such():
+    text = ("Collective ops is aborted by: Unexpected heartbeat request from an already-in-error task: "
+            "/job:worker/replica:0/task:0 with existing error: UNAVAILABLE: Task /job:worker/replica:0/task:0 "
+            "heartbeat timeout")
+    message = strategies.describe_lost_worker(text, ("worker", 0), CLUSTER)
+    assert message.startswith("the cluster lost this worker: TensorFlow's coordination service missed its "
+                              "heartbeats") and "this is worker 0." in message
+
+
 def test_timeouts_and_unrelated_errors():
     message = strategies.describe_lost_worker("Collective ops timed out after 5 s", ("worker", 0), CLUSTER,
                                               timed_out=True)

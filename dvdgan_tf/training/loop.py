@@ -31,7 +31,7 @@ from dvdgan_tf.io.console import ProgressBar, log
 from dvdgan_tf.nets import networks as models
 from dvdgan_tf.nets.generator import build_generator
 from dvdgan_tf.nets.input_checks import is_integer
-from dvdgan_tf.training import run_dir
+from dvdgan_tf.training import run_dir, strategies
 from dvdgan_tf.nets import standing_stats
 from dvdgan_tf.training.monitors import (ClassAccuracyMonitor, MetricsMonitor, PredictionCentroidMonitor,
                                          SampleWriter, centroid_settings, first_batch)
@@ -86,10 +86,13 @@ class _Checkpoints:
     """The run's checkpoints: which one to resume from (skipping unreadable ones), restoring it, and saving
     with write errors turned into one line and no leftovers."""
 
-    def __init__(self, model_dir, keep):
+    def __init__(self, model_dir, keep, write_dir=None):
         self.model_dir, self.keep = model_dir, keep
         self.folder = run_dir.checkpoint_dir(model_dir)
-        for name in files.remove_leftovers(self.folder):
+        # A multi-worker job's workers but the chief read model_dir's checkpoints and save (a collective op) into
+        # a temporary folder of their own, deleted after each save: they change nothing in model_dir.
+        self.write_dir = write_dir
+        for name in ([] if write_dir else files.remove_leftovers(self.folder)):
             log(f"removed {files.join(self.folder, name)}, left by an interrupted save.")
         self.readable, bad = run_dir.readable_checkpoints(model_dir, warn=False)
         if bad and not self.readable:  # never start afresh over checkpoints that may only be unreachable now
@@ -97,6 +100,8 @@ class _Checkpoints:
                             f"{bad[-1][1]}). Repair the storage, or move {self.folder} aside to start afresh.")
         self.start = max(self.readable) if self.readable else 0
         for prefix, reason in bad:  # all newer than the one resumed (see readable_checkpoints): they would
+            if write_dir:  # (the chief moves them)
+                continue
             moved = run_dir.move_aside(prefix)  # shadow the resumed run's numbering
             log(f"warning: {reason}; moved it to {moved} and resuming from the newest readable checkpoint "
                 f"(step {self.start}) instead.")
@@ -128,10 +133,11 @@ class _Checkpoints:
                      "".join(f'all_model_checkpoint_paths: "{n}"\n' for n in names))
             current = tf.train.get_checkpoint_state(self.folder)
             listed = [os.path.basename(p) for p in current.all_model_checkpoint_paths] if current else []
-            if listed != names or os.path.basename(current.model_checkpoint_path) != names[-1]:
+            if not self.write_dir and (listed != names or
+                                       os.path.basename(current.model_checkpoint_path) != names[-1]):
                 files.write_text(files.join(self.folder, "checkpoint"), state)
             log(f"resuming from {prefix} (step {self.start}).")
-        self.manager = tf.train.CheckpointManager(checkpoint, self.folder, max_to_keep=self.keep,
+        self.manager = tf.train.CheckpointManager(checkpoint, self.write_dir or self.folder, max_to_keep=self.keep,
                                                   checkpoint_name=run_dir.CHECKPOINT_PREFIX)
         self.needed_bytes = _checkpoint_bytes(checkpoint)
 
@@ -139,14 +145,17 @@ class _Checkpoints:
         return (self.manager.latest_checkpoint or "").endswith(f"-{step}")
 
     def save(self, step):
+        folder = self.write_dir or self.folder
         try:
             self.manager.save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as e:
-            files.remove_leftovers(self.folder)
-            for path in tf.io.gfile.glob(files.join(self.folder, f"{run_dir.CHECKPOINT_PREFIX}-{step}.*")):
+            files.remove_leftovers(folder)
+            for path in tf.io.gfile.glob(files.join(folder, f"{run_dir.CHECKPOINT_PREFIX}-{step}.*")):
                 tf.io.gfile.remove(path)  # a partial checkpoint of this step (the state file never named it)
-            raise files.storage_error(files.join(self.folder, f"{run_dir.CHECKPOINT_PREFIX}-{step}"), e,
+            raise files.storage_error(files.join(folder, f"{run_dir.CHECKPOINT_PREFIX}-{step}"), e,
                                       self.needed_bytes) from e
+        if self.write_dir:
+            files.remove(self.write_dir)
 
 
 @contextlib.contextmanager
@@ -299,10 +308,22 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
                           "rejects bfloat16 gradients): on CPU set one of them only.")
     with contextlib.ExitStack() as stack:
         stop = stack.enter_context(stop or StopRequest())
-        stack.enter_context(run_dir.RunLock(model_dir))
+        if strategies.is_chief(strategy):  # (the lock is the chief's: other workers write nothing in model_dir)
+            stack.enter_context(run_dir.RunLock(model_dir))
+        temp_dir = strategies.worker_temp_dir(model_dir, strategy)  # multi-worker jobs only
+        if temp_dir:
+            files.remove(temp_dir)  # left by a killed run of this worker
+            stack.callback(files.remove, temp_dir)
+            stop.defer()  # workers agree on stopping after each step (a signal may reach only one of them)
         # Sub-layers made in build() take the dtype policy current at their first call: keep it for the run.
         stack.enter_context(_precision_policy(mixed_precision or "float32"))
-        return _train(model_dir, strategy, stop, **settings)
+        try:
+            return _train(model_dir, strategy, stop, **settings)
+        except tf.errors.OpError as e:  # a multi-worker job's lost worker or timed-out collective: one line
+            lost = strategies.lost_worker_error(strategy, e)
+            if lost is None:
+                raise
+            raise lost from e
 
 
 def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, d_steps_per_g_step,
@@ -316,19 +337,27 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
     with strategy.scope():
         networks = models.build_networks()  # configuration only: weights are created below
         ema = build_generator()
-    checkpoints = _Checkpoints(model_dir, keep_checkpoints)
+    # Multi-worker jobs: the chief writes model_dir; the others write what collective ops make every worker
+    # write (checkpoint and export copies) into their own temporary folder, deleted right after.
+    chief, temp_dir = strategies.is_chief(strategy), strategies.worker_temp_dir(model_dir, strategy)
+    checkpoints = _Checkpoints(model_dir, keep_checkpoints,
+                               write_dir=None if chief else files.join(temp_dir, run_dir.CHECKPOINT_DIR))
     start = checkpoints.start
+    strategies.check_same_on_workers(strategy, start, "the checkpoint step to resume from", "give every worker the "
+                                     "same --model_dir, on storage all of them reach (gs://, NFS).")
     # The data first: a missing dataset stops the run before minutes of weight initialisation.
     data = _distributed_data(strategy, dataset_fn, networks.G, global_batch_size, seed,
                              start_example=start * d_steps_per_g_step * global_batch_size)
     config_text = gin.config_str()
-    run_dir.write_config(model_dir, config_text)
+    if chief:
+        run_dir.write_config(model_dir, config_text)
     trainer = _build_trainer(strategy, networks, ema, global_batch_size, d_steps_per_g_step, g_learning_rate,
                              d_learning_rate, beta_1, beta_2, ema_decay, ema_start_step, seed, jit_compile)
     checkpoints.restore(_checkpoint(trainer), trainer)
     if networks.G.context_frames:  # DVD-GAN-FP: a fixed bank of real contexts for G_ema's standing statistics
         trainer.context_bank = _context_bank(dataset_fn, networks.G, seed)
-    writer = tf.summary.create_file_writer(model_dir)
+    preemption = _preemption_handler(strategy, checkpoints, stop, start)
+    writer = tf.summary.create_file_writer(model_dir) if chief else tf.summary.create_noop_writer()
     step, losses = start, {}
     with writer.as_default():
         tf.summary.text("config", "```\n" + config_text + "\n```", step=start)
@@ -340,14 +369,19 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
                                  accuracy=(class_accuracy_every, class_accuracy_classifier_steps,
                                            class_accuracy_samples_per_class),
                                  metrics=(metrics_every, list(metrics), metrics_batch_size, metrics_i3d, strategy,
-                                          networks.G if metrics_compare_live else None))
+                                          networks.G if metrics_compare_live else None),
+                                 chief=chief, temp_dir=temp_dir)
         speed = _SpeedLog(start, global_batch_size * d_steps_per_g_step, g_learning_rate, d_learning_rate)
-        with ProgressBar(num_steps, start, enabled=progress) as bar:
+        with ProgressBar(num_steps, start, enabled=progress and chief) as bar:
             while step < num_steps and stop.signal is None:
                 # Up to the next multiple of steps_per_loop (where every interval falls), at most to num_steps.
                 count = min(steps_per_loop - step % steps_per_loop, num_steps - step)
                 losses = {k: float(v) for k, v in trainer.train_steps(data, count).items()}
                 step = int(trainer.step.numpy())
+                if temp_dir:  # multi-worker: all stop after this step if any worker was signalled (collective)
+                    stop.agree(strategies.any_worker(strategy, stop.received is not None))
+                if preemption is not None:  # Google Cloud GPU VMs: a maintenance notice saves and stops all
+                    preemption.save_checkpoint_if_preempted(checkpoint_number=step)
                 _check_finite(losses, step)
                 bar.update(step, losses)
                 if log_every and step % log_every == 0:
@@ -373,6 +407,20 @@ def _train(model_dir, strategy, stop, num_steps, dataset_fn, global_batch_size, 
     return {"step": step, "stopped_by": stop.signal, "losses": losses}
 
 
+def _preemption_handler(strategy, checkpoints, stop, step):
+    """strategies.preemption_handler on the run's checkpoint manager (None where it does nothing): on a
+    maintenance notice every worker saves at the same step, then the loop stops as for SIGTERM."""
+    def saved():
+        stop.signal = stop.signal or "a preemption notice"
+    handler = strategies.preemption_handler(strategy, checkpoints.manager, saved)
+    if handler is not None and hasattr(handler, "_run_counter"):
+        # It counts its calls from a variable it adds to the checkpoint, which only the chief's folder holds:
+        # start every worker's count at the step, so that all agree on the step to save at.
+        handler._checkpointed_runs.assign(step)  # pylint: disable=protected-access
+        handler._run_counter = step  # pylint: disable=protected-access
+    return handler
+
+
 def _context_bank(dataset_fn, generator, seed):
     """(contexts [N, C, H, W, 3], labels [N]) of the first N = standing_stats.CONTEXT_BANK_SIZE clips of the
     training stream of ``seed``: drawn once at start-up (the same on resume), they condition G_ema in its
@@ -388,11 +436,15 @@ class _Monitors:
     metrics: (every, protocol names, batch_size, i3d handle, strategy, live G or None). An interval of 0 turns a monitor off; each one
     also runs at the end of a finished run. Call inside the run's summary writer. ``refresh`` (GanTrainer.
     refresh_ema) runs before each use of the generator: G_ema's own standing statistics and SN vectors.
+    Multi-worker jobs (temp_dir: this worker's temporary folder): every worker runs the collective parts (refresh,
+    exports' standing statistics, metrics over the replicas; real statistics cached in temp_dir for the session);
+    only the chief writes into model_dir, the others write into temp_dir (exports deleted right after).
     """
 
     def __init__(self, generator, refresh, dataset_fn, model_dir, config_text, seed, start, samples, export_every,
-                 export_at_end, accuracy, metrics):
-        self.refresh = refresh
+                 export_at_end, accuracy, metrics, chief=True, temp_dir=None):
+        self.refresh, self.chief, self.temp_dir = refresh, chief, temp_dir
+        model_dir = model_dir if chief else files.join(temp_dir, "files")
         self.sample_every, self.export_every, self.export_at_end = samples[0], export_every, export_at_end
         real_clips = None
         if generator.context_frames:  # DVD-GAN-FP: the grid continues held-out real clips
@@ -403,28 +455,33 @@ class _Monitors:
         self.centroid_every, clips = centroid_settings()
         self.centroid = None
         if self.centroid_every:
-            self.centroid = PredictionCentroidMonitor(generator, dataset_fn, model_dir, clips, seed)
-            self.refresh()
-            self.centroid.measure(start)
+            self.refresh()  # (every worker: a collective op in a multi-worker job; the chief measures)
+            if chief:
+                self.centroid = PredictionCentroidMonitor(generator, dataset_fn, model_dir, clips, seed)
+                self.centroid.measure(start)
         self.accuracy_every, self.accuracy = accuracy[0], None
         if accuracy[0]:
-            self.accuracy = ClassAccuracyMonitor(generator, dataset_fn, model_dir, accuracy[1], accuracy[2], seed)
             self.refresh()
-            self.accuracy.measure(start)
+            if chief:
+                self.accuracy = ClassAccuracyMonitor(generator, dataset_fn, model_dir, accuracy[1], accuracy[2],
+                                                     seed)
+                self.accuracy.measure(start)
         self.metrics_every, self.metrics = metrics[0], None
         if metrics[0] and metrics[1]:
             self.metrics = MetricsMonitor(generator, dataset_fn, model_dir, metrics[1], config_text, seed,
                                           metrics[2], metrics[3], strategy=metrics[4], live_generator=metrics[5])
+            if temp_dir:  # all workers must find the same cached real statistics: their computation is collective
+                self.metrics.stats_dir = files.join(temp_dir, "stats")
 
     def after_step(self, step):
         if any(every and step % every == 0 for every in (
-                self.sample_every, self.export_every, self.accuracy and self.accuracy_every,
-                self.metrics and self.metrics_every, self.centroid and self.centroid_every)):
-            self.refresh()
-        if self.sample_every and step % self.sample_every == 0:
+                self.sample_every, self.export_every, self.accuracy_every,
+                self.metrics and self.metrics_every, self.centroid_every)):
+            self.refresh()  # (on every worker, also where the monitor itself is the chief's only)
+        if self.sample_every and step % self.sample_every == 0 and self.chief:
             self.samples.write(step)
         if self.export_every and step % self.export_every == 0:
-            self.samples.export(step)
+            self._export(step)
         if self.accuracy and step % self.accuracy_every == 0:
             self.accuracy.measure(step)
         if self.metrics and step % self.metrics_every == 0:
@@ -432,18 +489,29 @@ class _Monitors:
         if self.centroid and step % self.centroid_every == 0:
             self.centroid.measure(step)
 
+    def _export(self, step):
+        """SampleWriter.export on every worker (its standing statistics are a collective op); a worker's copy
+        (not the chief's) is deleted at once."""
+        path = self.samples.export(step)
+        if not self.chief:
+            files.remove(path)
+        return path
+
     def at_end(self, step):
         self.refresh()
-        self.samples.write(step)
+        if self.chief:
+            self.samples.write(step)
         for monitor in (self.accuracy, self.metrics, self.centroid):
             if monitor is not None:
                 monitor.measure(step)
         if not self.export_at_end:
             return
-        log(f"exporting the EMA generator of step {step} (SavedModel) ...")
+        if self.chief:
+            log(f"exporting the EMA generator of step {step} (SavedModel) ...")
         started = time.time()
-        path = self.samples.export(step)
-        log(f"exported to {path} in {time.time() - started:.0f} s.")
+        path = self._export(step)
+        if self.chief:
+            log(f"exported to {path} in {time.time() - started:.0f} s.")
 
 
 class _SpeedLog:

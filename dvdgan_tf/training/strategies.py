@@ -123,11 +123,41 @@ def make_strategy(name="auto", tpu=None, collective_timeout_s=0):
     return tpu_strategy(tpu)
 
 
-def multi_worker_strategy(collective_timeout_s=0, environ=None):
-    """MultiWorkerMirroredStrategy over TF_CONFIG's cluster: NCCL all-reduce on GPUs, ring on CPUs; collectives
-    time out after ``collective_timeout_s`` seconds (0: never; lost workers are found by heartbeats anyway)."""
+# A worker whose heartbeats TensorFlow's coordination service misses for this long counts as lost, and the job
+# ends. TensorFlow's default, 10 s, ended healthy jobs on this project's shared 2-core machine (both workers
+# starved of CPU during their first step); 45 s still ends a job within 2 minutes of losing a worker.
+HEARTBEAT_TIMEOUT_S = 45
+
+
+def _configure_coordination(config, heartbeat_timeout_s):
+    """Configures TensorFlow's coordination service as MultiWorkerMirroredStrategy would (leader, jobs), with
+    heartbeat timeout ``heartbeat_timeout_s``; does nothing if it is configured already or TensorFlow's
+    internals differ."""
     tf = _tf()
-    read_tf_config(environ)  # a bad TF_CONFIG is one line, not TensorFlow's traceback
+    try:
+        # pylint: disable=import-outside-toplevel
+        from tensorflow.core.protobuf import coordination_config_pb2
+        from tensorflow.python.distribute import multi_worker_util
+        from tensorflow.python.eager import context
+    except ImportError:
+        return
+    if context.context().coordination_service is not None or config["task"]["type"] not in _CLUSTER_JOBS:
+        return
+    spec = multi_worker_util.normalize_cluster_spec(tf.train.ClusterSpec(config["cluster"]))
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+            for job in _CLUSTER_JOBS if job in spec.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
+        heartbeat_timeout_in_ms=int(heartbeat_timeout_s * 1000), coordinated_jobs=jobs)
+
+
+def multi_worker_strategy(collective_timeout_s=0, environ=None, heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S):
+    """MultiWorkerMirroredStrategy over TF_CONFIG's cluster: NCCL all-reduce on GPUs, ring on CPUs; collectives
+    time out after ``collective_timeout_s`` seconds (0: never; lost workers are found by heartbeats anyway,
+    ``heartbeat_timeout_s``)."""
+    tf = _tf()
+    config = read_tf_config(environ)  # a bad TF_CONFIG is one line, not TensorFlow's traceback
+    _configure_coordination(config, heartbeat_timeout_s)
     implementation = (tf.distribute.experimental.CommunicationImplementation.NCCL
                       if tf.config.list_physical_devices("GPU") else
                       tf.distribute.experimental.CommunicationImplementation.RING)
@@ -269,11 +299,14 @@ def describe_lost_worker(text, own_task, cluster, timed_out=False):
     (job, index) of ``cluster`` ({job: [addresses]}): the lost task named by job, index and address when the
     text names another task (e.g. "/job:worker/replica:0/task:1"), and TensorFlow's most telling line. None when
     the text is not about the cluster."""
-    named = [(job, int(index)) for job, index in _TASK_IN_MESSAGE.findall(text)
-             if (job, int(index)) != tuple(own_task)]
+    mentioned = [(job, int(index)) for job, index in _TASK_IN_MESSAGE.findall(text)]
+    named = [task for task in mentioned if task != tuple(own_task)]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     telling = next((line for line in lines if _TELLING.search(line)), None)
-    if timed_out:
+    if not named and tuple(own_task) in mentioned and re.search("heartbeat", text, re.I):
+        what = (f"the cluster lost this worker: TensorFlow's coordination service missed its heartbeats for "
+                f"{HEARTBEAT_TIMEOUT_S} s (this host overloaded, or the network to the chief down)")
+    elif timed_out:
         what = ("a collective operation timed out (--collective_timeout_s): a worker is stuck or gone" +
                 (f", maybe {named[0][0]} {named[0][1]}" if named else ""))
     elif named:
