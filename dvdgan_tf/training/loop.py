@@ -302,10 +302,12 @@ def train(model_dir, strategy=None, stop=None, num_steps=gin.REQUIRED, dataset_f
     if global_batch_size % strategy.num_replicas_in_sync:
         raise ConfigError(f"train.global_batch_size={global_batch_size} is not divisible by the "
                           f"{strategy.num_replicas_in_sync} replicas.")
-    if jit_compile and mixed_precision and not (tf.config.list_logical_devices("GPU") or
-                                                tf.config.list_logical_devices("TPU")):
-        raise ConfigError("train.jit_compile with train.mixed_precision='mixed_bfloat16' cannot run on CPU (XLA:CPU "
-                          "rejects bfloat16 gradients): on CPU set one of them only.")
+    several_cpus = isinstance(strategy, tf.distribute.MirroredStrategy) and strategy.num_replicas_in_sync > 1
+    if jit_compile and (mixed_precision or several_cpus) and not (tf.config.list_logical_devices("GPU") or
+                                                              tf.config.list_logical_devices("TPU")):
+        raise ConfigError("train.jit_compile cannot run on CPU with train.mixed_precision='mixed_bfloat16' (XLA:CPU "
+                          "rejects bfloat16 gradients) or with several local replicas (XLA:CPU runs them all on the "
+                          "first device): on CPU use it with float32 and one replica.")
     with contextlib.ExitStack() as stack:
         stop = stack.enter_context(stop or StopRequest())
         if strategies.is_chief(strategy):  # (the lock is the chief's: other workers write nothing in model_dir)
