@@ -330,7 +330,8 @@ def spawn(job, timeout):
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1][:300]
         return {"error": f"exit {proc.returncode}: {tail}", "wall_s": wall}
     result = json.loads(lines[-1][len("RESULT "):])
-    result["wall_s"] = wall
+    for entry in result if isinstance(result, list) else [result]:
+        entry["wall_s"] = wall
     return result
 
 
@@ -352,7 +353,8 @@ def main():
     parser.add_argument("--configs", default=",".join(["demo"] + PAPER_CONFIGS))
     parser.add_argument("--run", default="demo:8,kinetics600_64px_12f:1",
                         help="config:per-replica batch pairs whose steps are run and timed (RAM permitting)")
-    parser.add_argument("--trace_batch2", default="demo,kinetics600_64px_12f",
+    parser.add_argument("--trace_batches", default="1", help="per-replica batches traced for every config")
+    parser.add_argument("--trace_batch2", default="",
                         help="configs also traced at per-replica batch 2 (the others: computed, 2x batch 1)")
     parser.add_argument("--demo_steps", type=int, default=20)
     parser.add_argument("--paper_steps", type=int, default=2)
@@ -390,8 +392,10 @@ def main():
             results["runs"].append({"job": job, **result})
             print(json.dumps(result), flush=True)
     for name in (args.configs.split(",") if "traces" in parts else []):  # memory, FLOPs from the traced graph
-        batches = [1, 2] if name in args.trace_batch2.split(",") else [1]
-        variants = [[remat, b] for b in batches for remat in (False, True)]
+        batches = [1, 2] if name in args.trace_batch2.split(",") else [int(x) for x in args.trace_batches.split(",")]
+        # The demo: remat off at batch 1 only (its memory is small; with the timed run at batch 8 it shows how
+        # activations scale with the batch).
+        variants = [[False, 1]] if name == "demo" else [[remat, b] for b in batches for remat in (False, True)]
         job = {"kind": "config", "config": name, "precision": "float32", "variants": variants, "steps": 0}
         print(f"trace {job} ...", flush=True)
         result = spawn(job, args.timeout)
@@ -401,9 +405,13 @@ def main():
             results["memory"].append({"job": {"config": name, "batch": batch, "remat": remat}, **out})
         print(json.dumps(result), flush=True)
     results["load_after"] = os.getloadavg()[0]
-    for path in [p for p in args.merge.split(",") if p]:
+    for i, path in enumerate(p for p in args.merge.split(",") if p):
         with open(path, encoding="utf-8") as f:
             other = json.load(f)
+        if i == 0 and not parts:  # only merging: the first file's run is the report's run
+            results.update({k: other[k] for k in ("date", "load_before", "load_after")})
+            results.update(peak=other["peak"], runs=other["runs"], memory=other["memory"])
+            continue
         results["memory"] += other["memory"]
         # An entry that failed in one run (e.g. a job stopped by hand) and succeeded in another: keep the success.
         done = {_key(m) for m in results["memory"] if "error" not in m}
@@ -436,6 +444,77 @@ def write_report(results, out):
     print(f"written to {out}.md and {out}.json")
 
 
+# (frames, resolution, trainable parameters of G, D_S, D_T) of the paper configs: the README's table (from
+# `dvdgan-train --dry_run`, checked by tests/test_nets_paper_configs.py against an independent count).
+PAPER_SIZES = {"ucf101": (16, 128, 309.8e6, 154.9e6, 157.0e6),
+               "kinetics600_64px_12f": (12, 64, 212.8e6, 79.4e6, 81.5e6),
+               "kinetics600_64px_48f": (48, 64, 212.8e6, 79.4e6, 81.5e6),
+               "kinetics600_128px_12f": (12, 128, 309.8e6, 154.9e6, 157.0e6),
+               "kinetics600_128px_48f": (48, 128, 309.8e6, 154.9e6, 157.0e6),
+               "kinetics600_256px_12f": (12, 256, 311.6e6, 174.8e6, 176.9e6)}
+
+
+def _scaled_estimates(results):
+    """Rows for the paper configs this run could not trace (RAM, time): state from their parameter counts;
+    activations from a config traced at batch 1 and 2, split into a part that grows with the batch (b2 - b1, per
+    clip) and a part that does not (b1 minus that: weight-sized temporaries such as W / sigma, gradients and the
+    optimizer's temporaries). The per-clip part is scaled by frames x pixels (an upper bound: D_S sees k = 8 frames
+    whatever the clip length, and the low-resolution stages do not grow with the resolution), the fixed part by
+    the parameter count."""
+    traced = {(m["job"]["config"], m["job"]["batch"], m["job"]["remat"]): m for m in results["memory"]
+              if "error" not in m}
+    base_name = next((n for n in PAPER_CONFIGS if (n, 2, False) in traced and (n, 1, False) in traced), None)
+    missing = [n for n in PAPER_CONFIGS if (n, 1, False) not in traced]
+    if base_name is None or not missing:
+        return []
+    t0, r0, *p0 = PAPER_SIZES[base_name]
+    split = {}
+    for remat in (False, True):
+        if (base_name, 1, remat) in traced and (base_name, 2, remat) in traced:
+            one, two = (traced[(base_name, b, remat)]["activation_estimate"] for b in (1, 2))
+            split[remat] = (two - one, 2 * one - two)  # (per clip, fixed)
+    lines = ["", f"**Estimates** for the paper configs not traced here (this machine's RAM and time): weights, "
+                 f"Adam slots and EMA from their parameter counts (4 bytes each; the non-trainable SN vectors and "
+                 f"BN statistics, under 0.1%, left out). Activations from {base_name}'s traces at batch 1 and 2 (same "
+                 f"remat setting): per clip "
+                 + ", ".join(f"{split[r][0] / GB:.2f} GB (remat {'on' if r else 'off'})" for r in sorted(split))
+                 + f" (batch 2 minus batch 1), and a part that does not grow with the batch "
+                 + ", ".join(f"{split[r][1] / GB:.2f} GB (remat {'on' if r else 'off'})" for r in sorted(split))
+                 + f" (weight-sized temporaries: each layer's W / sigma, gradients, the optimizer's temporaries). "
+                 f"The per-clip part is scaled by (frames x pixels) / ({t0} x {r0}^2), an upper bound (D_S sees k = 8 "
+                 f"frames whatever the clip length; the low-resolution stages do not grow with the resolution); the "
+                 f"fixed part by the parameter count.", "",
+             "| config | batch | remat | weights | Adam slots | EMA | activations (estimate) | total (GB, estimate) | "
+             "fits 16 GiB |", "|---|---|---|---|---|---|---|---|---|"]
+    for name in missing:
+        frames, res, g, d_s, d_t = PAPER_SIZES[name]
+        weights, slots, ema = 4 * (g + d_s + d_t), 8 * (g + d_s + d_t), 4 * g
+        for batch in (1, 2):
+            for remat in sorted(split):
+                per_clip, fixed = split[remat]
+                act = (per_clip * frames * res ** 2 / (t0 * r0 ** 2) * batch + fixed * (g + d_s + d_t) / sum(p0))
+                total = weights + slots + ema + act
+                lines.append(f"| {name} | {batch} | {'on' if remat else 'off'} | {_gb(weights)} | {_gb(slots)} | "
+                             f"{_gb(ema)} | {_gb(act)} | {_gb(total)} | {'yes' if total <= TPU_V3_HBM else 'no'} |")
+    return lines
+
+
+def _linearity(results):
+    """', e.g. the demo's estimate: X at batch 1, Y at batch 8 (Y / 8X = r)' from a trace and a timed run."""
+    base = {(m["job"]["config"], m["job"]["batch"]): m for m in results["memory"]
+            if "error" not in m and not m["job"]["remat"]}
+    for run in results["runs"]:
+        job = run["job"]
+        one = base.get((job["config"], 1))
+        if "error" in run or one is None or job["batch"] == 1 or job["precision"] != "float32":
+            continue
+        ratio = run["activation_estimate"] / (job["batch"] * one["activation_estimate"])
+        return (f"; e.g. {job['config']}'s estimate is {one['activation_estimate'] / 1e6:.0f} MB at batch 1 and "
+                f"{run['activation_estimate'] / 1e6:.0f} MB at batch {job['batch']}, {ratio:.2f} x "
+                f"{job['batch']} x the batch-1 value")
+    return ""
+
+
 def render(results):
     """The markdown report of ``results`` (see main)."""
     peak = results["peak"]
@@ -447,7 +526,7 @@ def render(results):
         f"Python {results['python']}. One replica (default strategy), no XLA. Each part runs in its own process, one "
         "after the other; the speed ratios compare numbers of one run."]
     for other in results.get("merged", []):
-        lines[-1] += (f" Merged with the results of a run started {other['date']} beside it (load "
+        lines[-1] += (f" Merged with the memory traces of a run started {other['date']} (load "
                       f"{other['load_before']:.1f} before, {other['load_after']:.1f} after).")
     lines.append("")
     if "error" in peak:
@@ -489,9 +568,11 @@ def render(results):
               "Weights, optimizer slots and EMA: exact, from the variables (float32; they stay float32 under "
               "mixed_bfloat16). Activations: estimated from the traced step's graph (liveness sweep, see the "
               "tool's docstring), the peak over the whole step (d_steps D updates and the G update). Rows marked "
-              "*computed* were not traced at batch 2: their activations are 2x those of batch 1 (activations scale "
-              "linearly with the per-replica batch; the traced batch-2 rows show it). Total = state + activations. "
-              "TPU v3: 16 GiB (17.18 GB) of HBM per core.", "",
+              "*computed* were not traced at batch 2: their activations (and FLOPs) are 2x those of batch 1 "
+              "(activations scale linearly with the per-replica batch" + _linearity(results) + "; 2x is an upper "
+              "bound, since the estimate also holds weight-sized temporaries that do not grow with the batch: each "
+              "layer's normalised kernel W / sigma and the gradients). Total = state + activations. TPU v3: 16 GiB "
+              "(17.18 GB) of HBM per core.", "",
               "| config | batch | remat | params G / D_S / D_T (M) | weights | Adam slots | EMA | activations | "
               "total (GB) | fits 16 GiB | GFLOP per step (executed) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     by_key = {(m["job"]["config"], m["job"]["batch"], m["job"]["remat"]): m for m in results["memory"]}
@@ -516,18 +597,23 @@ def render(results):
                     f"{p['D_T'] / 1e6:.1f} | {_gb(s['weights'])} | {_gb(s['optimizer_slots'])} | {_gb(s['ema'])} | "
                     f"{_gb(entry['activation_estimate'])}{note} | {_gb(total)} | "
                     f"{'yes' if total <= TPU_V3_HBM else 'no'} | {entry['flops_executed'] / 1e9:.0f}{note} |")
+    lines += _scaled_estimates(results)
     measured = [r for r in results["runs"] if "error" not in r]
     if measured:
         lines += ["", "Estimate against measurement (the timed runs above): resident memory (RSS) of the process "
                       "with the state built and the step traced; its peak during the first step (graph "
                       "optimisation included) and during the timed steps, each minus the RSS before it; the graph "
-                      "estimate. The CPU allocator keeps freed memory, so the timed steps' increase understates "
-                      "and the first step's (which includes graph optimisation) overstates the activations.",
-                  "", "| config | batch | dtype | RSS before (GB) | first step: peak - before | timed steps: peak - "
-                  "before | graph estimate |", "|---|---|---|---|---|---|---|"]
+                      "estimate. The CPU allocator keeps freed memory, so the timed steps' increase over the RSS "
+                      "after the first step understates the activations, and the first step's includes graph "
+                      "optimisation.",
+                  "", "| config | batch | dtype | RSS before the steps (GB) | peak over all steps - RSS before | "
+                  "first step: peak - RSS before | timed steps: peak - RSS after the first step | graph estimate |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in measured:
             job = r["job"]
+            peak = max(r["peak_rss_first_step"], r["peak_rss"])
             lines.append(f"| {job['config']} | {job['batch']} | {job['precision']} | {_gb(r['rss_before_steps'])} | "
+                         f"{_gb(peak - r['rss_before_steps'])} | "
                          f"{_gb(r['peak_rss_first_step'] - r['rss_before_steps'])} | "
                          f"{_gb(r['peak_rss'] - r['rss_after_first_step'])} | {_gb(r['activation_estimate'])} |")
     return "\n".join(lines) + "\n"
