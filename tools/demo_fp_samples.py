@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from dvdgan_tf.data import synthetic  # noqa: E402  (registers moving_shapes before the run's config is read)
+from dvdgan_tf.io import files  # noqa: E402
 from dvdgan_tf.io import video as video_io  # noqa: E402
 from dvdgan_tf.metrics import centroid  # noqa: E402
 from dvdgan_tf.training import run_dir  # noqa: E402
@@ -37,8 +38,7 @@ def main():
     videos, rows = samples.grid_videos()
     grid = video_io.video_grid(video_io.to_uint8(videos), rows=rows, padding=2)
     grid = np.repeat(np.repeat(grid, args.scale, axis=1), args.scale, axis=2)
-    with open(args.out, "wb") as f:
-        f.write(video_io.encode_gif(grid, fps=4))
+    files.write_bytes(args.out, video_io.encode_gif(grid, fps=4))  # atomic, gs:// too
     print(f"wrote {args.out}: step {step}, {args.clips} held-out clips, rows context | prediction | truth")
     path = os.path.join(args.model_dir, "metrics.jsonl")
     records = []

@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from dvdgan_tf.training import run_dir  # noqa: E402
+from dvdgan_tf.io import files  # noqa: E402
 from dvdgan_tf.io import video as video_io  # noqa: E402
 from dvdgan_tf.training.monitors import SampleWriter  # noqa: E402
 
@@ -28,8 +29,7 @@ def main():
     samples = SampleWriter(generator, args.model_dir, args.per_class, generator.num_classes, args.seed)
     grid = video_io.video_grid(video_io.to_uint8(samples.videos()), rows=samples.rows, padding=2)
     grid = np.repeat(np.repeat(grid, args.scale, axis=1), args.scale, axis=2)
-    with open(args.out, "wb") as f:
-        f.write(video_io.encode_gif(grid, fps=6))
+    files.write_bytes(args.out, video_io.encode_gif(grid, fps=6))  # atomic, gs:// too
     print(f"wrote {args.out}: step {step}, {samples.rows} classes x {args.per_class} samples")
 
 
