@@ -2,6 +2,14 @@
 
     python tools/benchmark_train.py                  # writes docs/benchmarks/train.{md,json}
 
+On a small shared machine the memory traces can run as their own invocations and be merged into one report
+(docs/benchmarks/train.md was made so, the timed part first):
+    python tools/benchmark_train.py --parts=peak,runs --out=/tmp/a
+    python tools/benchmark_train.py --parts=traces --configs=kinetics600_64px_12f,demo --out=/tmp/b
+    python tools/benchmark_train.py --parts=traces --configs=kinetics600_64px_12f --trace_batches=2 --out=/tmp/c
+    python tools/benchmark_train.py --parts= --merge=/tmp/a.json,/tmp/b.json,/tmp/c.json
+Paper configs not traced (RAM) get estimates from the traced one (see ``_scaled_estimates``).
+
 One run measures, each part in its own subprocess (sequentially, with a timeout), so that the ratios compare
 numbers of one machine at one time:
 - the dense peak: GFLOP/s of a 2048^3 ``tf.matmul`` and of a 3x3 conv (32 images of 32x32x128 -> 128), in float32
