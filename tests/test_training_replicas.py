@@ -137,6 +137,7 @@ def one_and_two_replicas(tmp_path_factory):
     return runs["one"], runs["two"]
 
 
+@pytest.mark.slow  # a TensorFlow process of its own, 2 runs of 3 steps, 70 s of CPU: run with -m slow
 def test_one_and_two_replicas_give_the_same_losses_and_weights(one_and_two_replicas):
     """Global batch 4 on 1 replica (the default strategy, 3 calls of a step) and on 2 (MirroredStrategy, 2 logical
     CPU devices, the 3 steps in one loop), 3 steps: the losses, every weight of G, D_S, D_T and G_ema, the SN vectors and BN variances of G, D_S and D_T,
@@ -149,6 +150,7 @@ def test_one_and_two_replicas_give_the_same_losses_and_weights(one_and_two_repli
 
 # ---- steps per loop, compiled steps, bfloat16 (in this process) ----
 
+@pytest.mark.slow  # 2 runs of 8 steps, 60 s of CPU: run with -m slow (the suite's 15-minute budget)
 def test_steps_per_loop_gives_the_weights_of_single_steps(tmp_path):
     """8 steps as 2 loops of 4 (one tf.function call each) and as 8 calls of 1 step, with deterministic kernels:
     the same weights as in the 1-vs-2-replica test (module docstring; ABS_FLOOR for 8 steps instead of 3). Not
@@ -196,10 +198,22 @@ def test_jit_compile_with_bfloat16_on_cpu_is_a_clear_error(tmp_path):
     assert not os.path.exists(tmp_path / "run" / "checkpoints")
 
 
-def test_loops_end_at_num_steps_realign_on_resume_and_stop_at_a_nan(tmp_path, capsys):
+def test_a_loop_stops_at_its_first_nan_step(tmp_path):
+    """With NaN data and steps_per_loop = 4, the loop stops at the first bad step and the run names it (step 1,
+    not the loop's end, step 4); nothing is saved."""
+    from test_training_loop import tiny_config
+    from dvdgan_tf.training import loop
+    tiny_config("train.num_steps = 8", "train.dataset_fn = @nan_videos", "train.steps_per_loop = 4",
+                "train.log_every = 4", "train.checkpoint_every = 4")
+    with pytest.raises(loop.TrainingDivergedError, match=r"diverged at step 1: "):
+        loop.train(str(tmp_path / "nan"))
+    assert not tf.io.gfile.glob(str(tmp_path / "nan" / "checkpoints" / "ckpt-*"))
+
+
+@pytest.mark.slow  # 3 short runs, 80 s of CPU: run with -m slow (the suite's 15-minute budget)
+def test_loops_end_at_num_steps_and_realign_on_resume_on_ram_filesystem():
     """steps_per_loop = 4 on a ram:// model_dir: 6 steps run as 4 + 2 (the last loop ends at num_steps);
-    resumed to 8, the run does 6 -> 8 (loops end at multiples of 4, where the intervals fall) and exports. With
-    NaN data, the loop stops at the first bad step (step 1, not the loop's end, step 4)."""
+    resumed to 8, the run does 6 -> 8 (loops end at multiples of 4, where the intervals fall) and exports."""
     from test_training_loop import tiny_config
     from dvdgan_tf.training import loop
     from dvdgan_tf.training import run_dir as run_dir_lib
@@ -213,9 +227,6 @@ def test_loops_end_at_num_steps_realign_on_resume_and_stop_at_a_nan(tmp_path, ca
     assert sorted(run_dir_lib.list_checkpoints(model_dir)) == [4, 6, 8]
     assert tf.io.gfile.exists(model_dir + "/export/8/saved_model.pb")
     tf.io.gfile.rmtree("ram://dvdgan-replicas-test")
-    tiny_config("train.num_steps = 8", "train.dataset_fn = @nan_videos", *loop_bindings)
-    with pytest.raises(loop.TrainingDivergedError, match=r"diverged at step 1: "):
-        loop.train(str(tmp_path / "nan"))
 
 
 def _tiny_trainer(jit_compile, ema_decay=0.75):
