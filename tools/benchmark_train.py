@@ -364,6 +364,11 @@ def main():
     parser.add_argument("--trace_batches", default="1", help="per-replica batches traced for every config")
     parser.add_argument("--trace_batch2", default="",
                         help="configs also traced at per-replica batch 2 (the others: computed, 2x batch 1)")
+    parser.add_argument("--trace_precision", default="float32", choices=["float32", "bfloat16"],
+                        help="compute precision of the traces (bfloat16: the mixed_bfloat16 policy; variables, Adam "
+                             "slots and EMA stay float32)")
+    parser.add_argument("--trace_params", default="",
+                        help="gin bindings for the traces, separated by ';' (e.g. an experimental switch)")
     parser.add_argument("--demo_steps", type=int, default=20)
     parser.add_argument("--paper_steps", type=int, default=2)
     parser.add_argument("--timeout", type=int, default=1800)
@@ -404,13 +409,16 @@ def main():
         # The demo: remat off at batch 1 only (its memory is small; with the timed run at batch 8 it shows how
         # activations scale with the batch).
         variants = [[False, 1]] if name == "demo" else [[remat, b] for b in batches for remat in (False, True)]
-        job = {"kind": "config", "config": name, "precision": "float32", "variants": variants, "steps": 0}
+        params = [p.strip() for p in args.trace_params.split(";") if p.strip()]
+        job = {"kind": "config", "config": name, "precision": args.trace_precision, "variants": variants,
+               "steps": 0, "params": params}
         print(f"trace {job} ...", flush=True)
         result = spawn(job, args.timeout)
         for out in (result if isinstance(result, list) else [result] * len(variants)):
             i = len([m for m in results["memory"] if m["job"]["config"] == name])
             remat, batch = variants[i]
-            results["memory"].append({"job": {"config": name, "batch": batch, "remat": remat}, **out})
+            results["memory"].append({"job": {"config": name, "batch": batch, "remat": remat,
+                                              "precision": args.trace_precision, "params": params}, **out})
         print(json.dumps(result), flush=True)
     results["load_after"] = os.getloadavg()[0]
     for i, path in enumerate(p for p in args.merge.split(",") if p):
@@ -431,7 +439,8 @@ def main():
 
 
 def _key(entry):
-    return entry["job"]["config"], entry["job"]["batch"], entry["job"]["remat"]
+    return (entry["job"]["config"], entry["job"]["batch"], entry["job"]["remat"],
+            entry["job"].get("precision", "float32"), tuple(entry["job"].get("params", [])))
 
 
 def _cpu_name():
@@ -462,7 +471,12 @@ PAPER_SIZES = {"ucf101": (16, 128, 309.8e6, 154.9e6, 157.0e6),
                "kinetics600_256px_12f": (12, 256, 311.6e6, 174.8e6, 176.9e6)}
 
 
-def _scaled_estimates(results):
+def _group(entry):
+    """(precision, gin bindings) of a memory entry: its table (entries of earlier reports: float32, none)."""
+    return entry["job"].get("precision", "float32"), tuple(entry["job"].get("params", []))
+
+
+def _scaled_estimates(results, group=("float32", ())):
     """Rows for the paper configs this run could not trace (RAM, time): state from their parameter counts;
     activations from a config traced at batch 1 and 2, split into a part that grows with the batch (b2 - b1, per
     clip) and a part that does not (b1 minus that: weight-sized temporaries such as W / sigma, gradients and the
@@ -470,7 +484,7 @@ def _scaled_estimates(results):
     whatever the clip length, and the low-resolution stages do not grow with the resolution), the fixed part by
     the parameter count."""
     traced = {(m["job"]["config"], m["job"]["batch"], m["job"]["remat"]): m for m in results["memory"]
-              if "error" not in m}
+              if "error" not in m and _group(m) == group}
     base_name = next((n for n in PAPER_CONFIGS if (n, 2, False) in traced and (n, 1, False) in traced), None)
     missing = [n for n in PAPER_CONFIGS if (n, 1, False) not in traced]
     if base_name is None or not missing:
@@ -481,7 +495,8 @@ def _scaled_estimates(results):
         if (base_name, 1, remat) in traced and (base_name, 2, remat) in traced:
             one, two = (traced[(base_name, b, remat)]["activation_estimate"] for b in (1, 2))
             split[remat] = (two - one, 2 * one - two)  # (per clip, fixed)
-    lines = ["", f"**Estimates** for the paper configs not traced here (this machine's RAM and time): weights, "
+    lines = ["", f"**Estimates** ({group[0]} compute{_params_text(group)}) for the paper configs not traced here "
+                 f"(this machine's RAM and time): weights, "
                  f"Adam slots and EMA from their parameter counts (4 bytes each; the non-trainable SN vectors and "
                  f"BN statistics, under 0.1%, left out). Activations from {base_name}'s traces at batch 1 and 2 (same "
                  f"remat setting): per clip "
@@ -510,7 +525,7 @@ def _scaled_estimates(results):
 def _linearity(results):
     """', e.g. the demo's estimate: X at batch 1, Y at batch 8 (Y / 8X = r)' from a trace and a timed run."""
     base = {(m["job"]["config"], m["job"]["batch"]): m for m in results["memory"]
-            if "error" not in m and not m["job"]["remat"]}
+            if "error" not in m and not m["job"]["remat"] and _group(m) == ("float32", ())}
     for run in results["runs"]:
         job = run["job"]
         one = base.get((job["config"], 1))
@@ -572,7 +587,46 @@ def render(results):
                      f"{run['steps_per_s'] * run['d_steps'] * job['batch']:.2f} | {flops / 1e9:.1f} | "
                      f"{achieved / 1e9:.0f} | {achieved / f32:.2f} | {achieved / own:.2f} | "
                      f"{_gb(run['peak_rss'])} |")
-    lines += ["", "## Memory per replica (float32)", "",
+    for group in dict.fromkeys(_group(m) for m in results["memory"]):
+        lines += _memory_section(results, group)
+    measured = [r for r in results["runs"] if "error" not in r]
+    if measured:
+        lines += ["", "Estimate against measurement (the timed runs above): resident memory (RSS) of the process "
+                      "with the state built and the step traced; its peak during the first step (graph "
+                      "optimisation included) and during the timed steps, each minus the RSS before it; the graph "
+                      "estimate. The CPU allocator keeps freed memory, so the timed steps' increase over the RSS "
+                      "after the first step understates the activations, and the first step's includes graph "
+                      "optimisation.",
+                  "", "| config | batch | dtype | RSS before the steps (GB) | peak over all steps - RSS before | "
+                  "first step: peak - RSS before | timed steps: peak - RSS after the first step | graph estimate |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in measured:
+            job = r["job"]
+            peak = max(r["peak_rss_first_step"], r["peak_rss"])
+            lines.append(f"| {job['config']} | {job['batch']} | {job['precision']} | {_gb(r['rss_before_steps'])} | "
+                         f"{_gb(peak - r['rss_before_steps'])} | "
+                         f"{_gb(r['peak_rss_first_step'] - r['rss_before_steps'])} | "
+                         f"{_gb(r['peak_rss'] - r['rss_after_first_step'])} | {_gb(r['activation_estimate'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _params_text(group):
+    return f", gin: {'; '.join(group[1])}" if group[1] else ""
+
+
+def _memory_section(results, group):
+    """The memory table (traced configs, then the estimates) of one (precision, gin bindings) group."""
+    memory = [m for m in results["memory"] if _group(m) == group]
+    if group == ("float32", ()):
+        lines = ["", "## Memory per replica (float32)", ""]
+    else:
+        intro = ("Traced under the `mixed_bfloat16` policy, as a TPU trains: layers compute in bfloat16 while the "
+                 "variables, Adam slots and EMA stay float32 (so weights, Adam slots and EMA are the float32 "
+                 "table's), BN statistics and losses in float32. " if group[0] == "bfloat16" else "")
+        if group[1]:
+            intro += f"Traced with the gin bindings `{'`, `'.join(group[1])}`."
+        lines = ["", f"## Memory per replica ({group[0]} compute{_params_text(group)})", "", intro.strip(), ""]
+    lines += [
               "Weights, optimizer slots and EMA: exact, from the variables (float32; they stay float32 under "
               "mixed_bfloat16). Activations: estimated from the traced step's graph (liveness sweep, see the "
               "tool's docstring), the peak over the whole step (d_steps D updates and the G update). Rows marked "
@@ -583,8 +637,8 @@ def render(results):
               "(17.18 GB) of HBM per core.", "",
               "| config | batch | remat | params G / D_S / D_T (M) | weights | Adam slots | EMA | activations | "
               "total (GB) | fits 16 GiB | GFLOP per step (executed) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    by_key = {(m["job"]["config"], m["job"]["batch"], m["job"]["remat"]): m for m in results["memory"]}
-    for name in dict.fromkeys(m["job"]["config"] for m in results["memory"]):
+    by_key = {(m["job"]["config"], m["job"]["batch"], m["job"]["remat"]): m for m in memory}
+    for name in dict.fromkeys(m["job"]["config"] for m in memory):
         for batch in (1, 2):
             for remat in (False, True):
                 entry, note = by_key.get((name, batch, remat)), ""
@@ -605,26 +659,8 @@ def render(results):
                     f"{p['D_T'] / 1e6:.1f} | {_gb(s['weights'])} | {_gb(s['optimizer_slots'])} | {_gb(s['ema'])} | "
                     f"{_gb(entry['activation_estimate'])}{note} | {_gb(total)} | "
                     f"{'yes' if total <= TPU_V3_HBM else 'no'} | {entry['flops_executed'] / 1e9:.0f}{note} |")
-    lines += _scaled_estimates(results)
-    measured = [r for r in results["runs"] if "error" not in r]
-    if measured:
-        lines += ["", "Estimate against measurement (the timed runs above): resident memory (RSS) of the process "
-                      "with the state built and the step traced; its peak during the first step (graph "
-                      "optimisation included) and during the timed steps, each minus the RSS before it; the graph "
-                      "estimate. The CPU allocator keeps freed memory, so the timed steps' increase over the RSS "
-                      "after the first step understates the activations, and the first step's includes graph "
-                      "optimisation.",
-                  "", "| config | batch | dtype | RSS before the steps (GB) | peak over all steps - RSS before | "
-                  "first step: peak - RSS before | timed steps: peak - RSS after the first step | graph estimate |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for r in measured:
-            job = r["job"]
-            peak = max(r["peak_rss_first_step"], r["peak_rss"])
-            lines.append(f"| {job['config']} | {job['batch']} | {job['precision']} | {_gb(r['rss_before_steps'])} | "
-                         f"{_gb(peak - r['rss_before_steps'])} | "
-                         f"{_gb(r['peak_rss_first_step'] - r['rss_before_steps'])} | "
-                         f"{_gb(r['peak_rss'] - r['rss_after_first_step'])} | {_gb(r['activation_estimate'])} |")
-    return "\n".join(lines) + "\n"
+    lines += _scaled_estimates(results, group)
+    return lines
 
 
 if __name__ == "__main__":
