@@ -135,3 +135,87 @@ def test_mixed_bfloat16_policy():
         assert y.shape == (2, 2, 4, 4, 4)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def _pair(kind, rng):
+    """Two layers of ``kind`` with the same kernel, bias and u: the default one and one with divide_output."""
+    layers = []
+    for divide in (False, True):
+        if kind == "dense":
+            layer, x = SNDense(8, divide_output=divide), tf.constant(rng.standard_normal((2, 12)), tf.float32)
+        else:
+            layer = SNConv(8, 3, rank=2 if kind == "conv2d" else 3, divide_output=divide)
+            x = tf.constant(rng.standard_normal((2, 3, 4, 4, 4)), tf.float32)
+        layer(x)
+        layers.append(layer)
+    a, b = layers
+    for name in ("kernel", "bias", "sn_u"):
+        value = rng.standard_normal(tuple(getattr(a, name).shape)).astype(np.float32)
+        getattr(a, name).assign(value)
+        getattr(b, name).assign(value)
+    return a, b, x
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv2d", "conv3d"])
+def test_divide_output_same_function_and_gradients(kind):
+    """op(x, W) / sigma (divide_output) against op(x, W / sigma): outputs, u updates and the gradients of the kernel
+    (sigma's term included), the bias and the input agree to float32 rounding."""
+    rng = np.random.default_rng(5)
+    a, b, x = _pair(kind, rng)
+    assert not a.divide_output and b.divide_output
+    results = []
+    for layer in (a, b):
+        d = tf.constant(np.random.default_rng(6).standard_normal(a(x).shape), tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(d * y)
+        grads = tape.gradient(loss, [layer.kernel, layer.bias, x])
+        results.append([y.numpy(), layer.sn_u.numpy()] + [g.numpy() for g in grads])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_divide_output_gradient_through_sigma_by_hand():
+    """SNDense with divide_output against the hand-derived gradient of sum(C * W / sigma) (as above)."""
+    rng = np.random.default_rng(7)
+    layer = SNDense(5, use_bias=False, divide_output=True)
+    x = tf.constant(rng.standard_normal((3, 6)), tf.float32)
+    layer(x)
+    w_np = rng.standard_normal((6, 5)).astype(np.float32)
+    layer.kernel.assign(w_np)
+    layer.sn_u.assign(rng.standard_normal((1, 5)).astype(np.float32))
+    d = rng.standard_normal((3, 5)).astype(np.float32)
+    w, u = w_np.astype(np.float64), layer.sn_u.numpy().astype(np.float64)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(d * layer(x, training=False))
+    grad = tape.gradient(loss, layer.kernel).numpy()
+    c = x.numpy().astype(np.float64).T @ d
+    v = _np_normalize(u @ w.T)
+    u_new = _np_normalize(v @ w)
+    sigma = (v @ w @ u_new.T).item()
+    expected = c / sigma - (np.sum(c * w) / sigma ** 2) * np.outer(v, u_new)
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-5)
+    assert np.max(np.abs(grad - c / sigma)) > 1e-2
+
+
+def test_divide_output_gin_switch_and_bfloat16():
+    """gin spectral_norm.divide_output sets the layers' default; under mixed_bfloat16 the output matches the default
+    path to bfloat16 rounding."""
+    import gin  # pylint: disable=import-outside-toplevel
+    assert not SNConv(4).divide_output
+    gin.parse_config("spectral_norm.divide_output = True")
+    try:
+        assert SNConv(4).divide_output and SNDense(4).divide_output
+        assert not SNConv(4, divide_output=False).divide_output
+    finally:
+        gin.clear_config()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        a, b, x = _pair("conv2d", np.random.default_rng(8))
+        ya, yb = a(x, training=True), b(x, training=True)
+        assert yb.dtype == tf.bfloat16
+        np.testing.assert_allclose(tf.cast(yb, tf.float32).numpy(), tf.cast(ya, tf.float32).numpy(),
+                                   rtol=3e-2, atol=3e-2)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -12,10 +12,19 @@ the standing-statistics pass runs the EMA generator in training mode without mov
 
 Weights are laid out as a matrix [fan_in, fan_out] (a conv kernel [kh, kw(, kt), c_in, c_out] is reshaped to
 [kh*kw*c_in, c_out]), ``u`` has shape [1, fan_out].
+
+Memory switch (gin ``spectral_norm.divide_output = True``, default False): SNDense and SNConv compute
+``op(x, W) / sigma`` instead of ``op(x, W / sigma)`` (the same function: the ops are linear in the kernel), so the
+normalised kernel W / sigma is never materialised nor kept for the backward pass; the backward pass needs only W
+(a variable), sigma and x. The gradient through sigma is kept: dL/dsigma = -<W, dL/dK> / sigma, where K is the
+kernel op sees and dL/dK the gradient op's backward gives it (see ``_kernel_with_sigma_gradient``). The blocks'
+rematerialised path (``blocks.checkpointed``) still receives normalised kernels (``normalized_kernel``), and the
+class embedding and ConvGRU are unchanged: the switch covers SNDense.call and SNConv.call.
 """
 import contextlib
 import threading
 
+import gin
 import keras
 import tensorflow as tf
 
@@ -30,6 +39,33 @@ def frozen_vectors():
     """While active (in this thread, at trace time), training-mode calls do not update ``u``."""
     with scoped(_LOCAL, "frozen", True):
         yield
+
+
+@gin.configurable("spectral_norm")
+def settings(divide_output=False):
+    """gin ``spectral_norm.divide_output``: the default of SNDense's and SNConv's ``divide_output`` (see the module
+    docstring). Off by default (the default path is unchanged)."""
+    return {"divide_output": bool(divide_output)}
+
+
+@tf.custom_gradient
+def _kernel_with_sigma_gradient(w, sigma):
+    """Returns ``w`` unchanged (no copy); in the backward pass, given dL/dK for the kernel K = w that an op linear in
+    its kernel used to compute ``op(x, K) / sigma``, returns dL/dw = dL/dK (the direct term; dL/dK already holds
+    the 1 / sigma) and dL/dsigma = -<w, dL/dK> / sigma (as sum(dL/dy * op(x, w)) = <w, filter gradient>)."""
+    def grad(g):
+        g = tf.cast(g, w.dtype)
+        return g, -tf.reduce_sum(w * g) / sigma
+    return tf.identity(w), grad
+
+
+@tf.custom_gradient
+def _scale_output(y, scale):
+    """``y * scale``; the backward pass keeps only the scalar ``scale`` (not ``y``) and gives ``scale`` no gradient
+    (its gradient reaches sigma through ``_kernel_with_sigma_gradient``)."""
+    def grad(dy):
+        return dy * tf.cast(scale, dy.dtype), tf.zeros_like(scale)
+    return y * tf.cast(scale, y.dtype), grad
 
 
 def _l2_normalize(x, eps=SN_EPSILON):
@@ -58,9 +94,10 @@ def spectral_norm_step(w_mat, u, eps=SN_EPSILON):
 class SpectralNormLayer(keras.layers.Layer):
     """Base class: a layer whose weight ``self.kernel`` is used as ``kernel / sigma`` when ``use_sn`` is set."""
 
-    def __init__(self, use_sn=True, kernel_initializer="orthogonal", **kwargs):
+    def __init__(self, use_sn=True, kernel_initializer="orthogonal", divide_output=None, **kwargs):
         super().__init__(**kwargs)
         self.use_sn = use_sn
+        self.divide_output = settings()["divide_output"] if divide_output is None else bool(divide_output)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def _add_kernel(self, shape, name="kernel"):
@@ -82,6 +119,18 @@ class SpectralNormLayer(keras.layers.Layer):
             self.sn_u.assign(new_u)
         return w / sigma
 
+    def kernel_and_scale(self, training=False):
+        """(kernel, scale) with ``op(x, kernel) * scale == op(x, normalized_kernel())`` for an op linear in its
+        kernel. Default: (W / sigma, None). With ``divide_output``: (W, 1 / sigma), W carrying sigma's gradient
+        (``_kernel_with_sigma_gradient``). Updates u in training, as ``normalized_kernel``."""
+        if not (self.use_sn and self.divide_output):
+            return self.normalized_kernel(training), None
+        w = tf.convert_to_tensor(self.kernel)
+        sigma, new_u = spectral_norm_step(tf.reshape(w, [-1, w.shape[-1]]), tf.convert_to_tensor(self.sn_u))
+        if training and not getattr(_LOCAL, "frozen", False):
+            self.sn_u.assign(new_u)
+        return _kernel_with_sigma_gradient(w, sigma), tf.stop_gradient(1.0 / sigma)
+
     def kernel_matrix(self):
         """The raw weight as the [fan_in, fan_out] matrix whose largest singular value sigma estimates."""
         w = tf.convert_to_tensor(self.kernel)
@@ -89,7 +138,7 @@ class SpectralNormLayer(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(use_sn=self.use_sn,
+        config.update(use_sn=self.use_sn, divide_output=self.divide_output,
                       kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
         return config
 
@@ -108,8 +157,10 @@ class SNDense(SpectralNormLayer):
             self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
     def call(self, x, training=False):
-        w = tf.cast(self.normalized_kernel(training), x.dtype)
-        y = tf.tensordot(x, w, axes=[[x.shape.rank - 1], [0]])
+        kernel, scale = self.kernel_and_scale(training)
+        y = tf.tensordot(x, tf.cast(kernel, x.dtype), axes=[[x.shape.rank - 1], [0]])
+        if scale is not None:
+            y = _scale_output(y, scale)
         if self.use_bias:
             y = y + tf.cast(self.bias, y.dtype)
         return y
@@ -137,8 +188,9 @@ class SNConv(SpectralNormLayer):
         if self.use_bias:
             self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
-    def convolve(self, x, kernel):
-        """Convolves ``x`` with an explicit (already normalised) kernel; folds time for 2-D convs."""
+    def convolve(self, x, kernel, scale=None):
+        """Convolves ``x`` with an explicit (already normalised) kernel, or with the pair of ``kernel_and_scale``;
+        folds time for 2-D convs."""
         kernel = tf.cast(kernel, x.dtype)
         if self.rank == 3:
             y = tf.nn.conv3d(x, kernel, strides=[1] * 5, padding=self.padding)
@@ -149,12 +201,14 @@ class SNConv(SpectralNormLayer):
             y = tf.reshape(y, tf.concat([[b, t], tf.shape(y)[1:]], 0))
         else:
             y = tf.nn.conv2d(x, kernel, strides=1, padding=self.padding)
+        if scale is not None:
+            y = _scale_output(y, scale)
         if self.use_bias:
             y = y + tf.cast(self.bias, y.dtype)
         return y
 
     def call(self, x, training=False):
-        return self.convolve(x, self.normalized_kernel(training))
+        return self.convolve(x, *self.kernel_and_scale(training))
 
 
 class SNEmbedding(SpectralNormLayer):
