@@ -222,7 +222,8 @@ def test_class_index_reader_is_exposed(prepared):
 
 def _train_stream(out, clips, seed=3, start_example=0, pipelines=1, pipeline_id=0, data_dir=None):
     """The first `clips` training clips (batch 1) of one input pipeline."""
-    context = tf.distribute.InputContext(pipelines, pipeline_id, 1) if pipelines > 1 else None
+    # one replica per pipeline, batch 1: the global batch is one clip per pipeline
+    context = tf.distribute.InputContext(pipelines, pipeline_id, pipelines) if pipelines > 1 else None
     return _collect(pipeline.prepared_videos(1, T, R, 3, training=True, seed=seed, data_dir=data_dir or out,
                                              frame_stride=STRIDE, input_context=context,
                                              start_example=start_example), batches=clips)
@@ -235,7 +236,8 @@ def _assert_same(a, b):
 
 def test_training_stream_resumed_at_an_example_equals_the_uninterrupted_stream(prepared):
     """Exact resume: the stream from start_example=k is the stream from 0 without its first k examples; with
-    2 input pipelines, pipeline i holds the examples i, i + 2, ... of the one-pipeline stream."""
+    2 input pipelines of one replica each (global batch 2), pipeline i holds the examples i, i + 2, ... of the
+    one-pipeline stream (its block of each global batch, data.sharding)."""
     out, _, _ = prepared
     whole = _train_stream(out, 14)  # 14 examples of 4 videos: more than 3 epochs
     for k in (3, 8):
@@ -243,9 +245,9 @@ def test_training_stream_resumed_at_an_example_equals_the_uninterrupted_stream(p
     for i in range(2):
         part = _train_stream(out, 7, pipelines=2, pipeline_id=i)
         _assert_same(part, (whole[0][i::2], whole[1][i::2]))
-        # Resumed at example 3: pipeline 0 continues with example 4, pipeline 1 with example 3.
-        resumed = _train_stream(out, 5, start_example=3, pipelines=2, pipeline_id=i)
-        _assert_same(resumed, (whole[0][4 - i::2][:5], whole[1][4 - i::2][:5]))
+        # Resumed at example 4 (after two global batches): pipeline i continues with example 4 + i.
+        resumed = _train_stream(out, 5, start_example=4, pipelines=2, pipeline_id=i)
+        _assert_same(resumed, (whole[0][4 + i::2][:5], whole[1][4 + i::2][:5]))
 
 
 def test_training_stream_is_a_function_of_the_seed(prepared):

@@ -41,8 +41,9 @@ def test_hosts_get_disjoint_examples():
     all_, _ = first_batch(batch_size=4)
     host0, _ = first_batch(batch_size=2, input_context=context(0))
     host1, _ = first_batch(batch_size=2, input_context=context(1))
-    np.testing.assert_array_equal(host0.numpy(), all_.numpy()[0::2])
-    np.testing.assert_array_equal(host1.numpy(), all_.numpy()[1::2])
+    # 2 hosts of one replica each, global batch 4: host k reads the k-th block of 2 (data.sharding)
+    np.testing.assert_array_equal(host0.numpy(), all_.numpy()[:2])
+    np.testing.assert_array_equal(host1.numpy(), all_.numpy()[2:])
 
 
 def test_eval_split_is_finite_and_disjoint_from_training():
@@ -84,7 +85,7 @@ def test_class_fixes_colour_shape_and_motion():
 
 def _stream(examples, start_example=0, pipelines=1, pipeline_id=0, seed=0):
     """The first `examples` training examples (batch 1) of one input pipeline, as arrays."""
-    context = tf.distribute.InputContext(pipelines, pipeline_id, 1) if pipelines > 1 else None
+    context = tf.distribute.InputContext(pipelines, pipeline_id, pipelines) if pipelines > 1 else None
     ds = synthetic.moving_shapes(1, 3, 8, 5, training=True, seed=seed, input_context=context,
                                  start_example=start_example).take(examples)
     videos, labels = zip(*[(v.numpy()[0], l.numpy()[0]) for v, l in ds])
@@ -93,7 +94,7 @@ def _stream(examples, start_example=0, pipelines=1, pipeline_id=0, seed=0):
 
 def test_stream_resumed_at_an_example_equals_the_uninterrupted_stream():
     """Exact resume: from start_example=k the stream is the stream from 0 without its first k examples; with 2
-    input pipelines, pipeline i holds the examples i, i + 2, ... of the one-pipeline stream."""
+    input pipelines of one replica each, pipeline i holds the examples i, i + 2, ... of the one-pipeline stream."""
     videos, labels = _stream(14)
     for k in (1, 5):
         resumed = _stream(14 - k, start_example=k)
@@ -101,9 +102,9 @@ def test_stream_resumed_at_an_example_equals_the_uninterrupted_stream():
         np.testing.assert_array_equal(resumed[1], labels[k:])
     for i in range(2):
         np.testing.assert_array_equal(_stream(7, pipelines=2, pipeline_id=i)[0], videos[i::2])
-        resumed = _stream(4, start_example=5, pipelines=2, pipeline_id=i)  # pipeline 0 goes on at 6, 1 at 5
-        np.testing.assert_array_equal(resumed[0], videos[6 - i::2][:4])
-        np.testing.assert_array_equal(resumed[1], labels[6 - i::2][:4])
+        resumed = _stream(4, start_example=6, pipelines=2, pipeline_id=i)  # after 3 global batches of 2
+        np.testing.assert_array_equal(resumed[0], videos[6 + i::2][:4])
+        np.testing.assert_array_equal(resumed[1], labels[6 + i::2][:4])
 
 
 def test_stream_is_a_function_of_the_seed():

@@ -16,7 +16,8 @@ resumed at example i reads exactly what an uninterrupted run would (`start_examp
   preparation stores in dataset.json (data prepared without it is indexed when the pipeline is built, from the
   TFRecord headers only), with `os.pread` (local files) or `tf.io.gfile` (gs:// ...) in a `tf.numpy_function`.
   That Python call holds the GIL for a few microseconds per clip; the decoding runs in parallel outside it.
-  With n input pipelines (`input_context`), pipeline k takes the examples i with i % n == k.
+  With n input pipelines (`input_context`), pipeline k takes its contiguous block of every global batch
+  (`data.sharding`), so a global batch holds the same clips in the same rows on any number of hosts.
 Evaluation: one pass, every video once, in a fixed order (shards read in parallel, interleaved
 deterministically), centred clips and crops; under a distribution strategy each input pipeline (host) reads its
 own shards.
@@ -31,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from dvdgan_tf.data import records
+from dvdgan_tf.data import records, sharding
 from dvdgan_tf.data.records import read_class_index  # noqa: F401  (re-exported: the class-index reader)
 from dvdgan_tf.errors import DataError
 from dvdgan_tf.io import files
@@ -295,15 +296,12 @@ class _RecordReader:
                 pass
 
 
-def _training_examples(data_dir, meta, splits, needed, seed, input_context, start_example, deterministic):
+def _training_examples(data_dir, meta, splits, needed, seed, input_context, start_example, deterministic,
+                       batch_size):
     """The endless training stream of (serialized record, stateless key [2]) of example indices
     start_example, ... of this input pipeline (see the module docstring)."""
     paths, file_ids, offsets, lengths = record_index(data_dir, meta, splits, needed)
     n = len(offsets)
-    num_pipelines, pipeline_id = 1, 0
-    if input_context is not None:
-        num_pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
-    first = start_example + (pipeline_id - start_example) % num_pipelines  # first i >= start_example of ours
     file_ids, offsets, lengths = (tf.constant(a) for a in (file_ids, offsets, lengths))
     seed = tf.constant(seed, tf.int64)
     reader = _RecordReader(paths)
@@ -317,7 +315,7 @@ def _training_examples(data_dir, meta, splits, needed, seed, input_context, star
         record = tf.numpy_function(reader, [file_id, offset, length], tf.string, stateful=False)
         return tf.ensure_shape(record, []), key
 
-    ds = tf.data.Dataset.counter(start=first, step=num_pipelines).map(locate)
+    ds = sharding.training_indices(start_example, batch_size, input_context).map(locate)
     return ds.map(read, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
 
 
@@ -359,8 +357,8 @@ def prepared_videos(batch_size, num_frames, resolution, num_classes, training=Tr
         pass, centred clip and crop.
       seed: seeds every random choice (shuffles, clip starts, crops): the training stream is a pure function of
         (seed, example index).
-      input_context: a `tf.distribute.InputContext`; in training, input pipeline k of n takes the examples
-        i with i % n == k; in evaluation, each reads its own shards.
+      input_context: a `tf.distribute.InputContext`; in training, input pipeline k of n takes its block of
+        every global batch (`data.sharding`); in evaluation, each reads its own shards.
       data_dir: the prepared data directory (gin: `prepared_videos.data_dir = 'data/ucf101'`).
       frame_stride: take every `frame_stride`-th frame of the source video (Kinetics synthesis 2;
         frame-conditional prediction 1); a multiple of the data's --frame_step.
@@ -405,7 +403,8 @@ def prepared_videos(batch_size, num_frames, resolution, num_classes, training=Tr
     if training:
         if start_example < 0:
             raise DataError(f"start_example must be at least 0, got {start_example}")
-        ds = _training_examples(data_dir, meta, splits, needed, seed, input_context, start_example, deterministic)
+        ds = _training_examples(data_dir, meta, splits, needed, seed, input_context, start_example, deterministic,
+                                batch_size)
         ds = ds.map(lambda record, key: decode(_select_clip(_parse(record), key, num_frames, frame_stride, True)),
                     num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     else:

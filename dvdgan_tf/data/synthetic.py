@@ -15,6 +15,8 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from dvdgan_tf.data import sharding
+
 NUM_SHAPES = 4
 SPEED = 0.07  # fraction of the frame width travelled per frame
 RADIUS = 0.16  # shape half-size as a fraction of the frame width
@@ -99,8 +101,8 @@ def moving_shapes(batch_size, num_frames, resolution, num_classes, training=True
     """The embedded dataset as tf.data: (video [batch_size, T, H, W, 3] float32 in [-1, 1], label [batch_size]).
 
     Training: an endless stream of examples start_example, start_example + 1, ... (example i is a pure function
-    of (seed, i)); under ``input_context`` with n input pipelines, pipeline k takes the examples i >= start_example
-    with i % n == k. ``start_example`` counts examples over all pipelines (a run resumed after s steps of global
+    of (seed, i)); under ``input_context`` with n input pipelines, pipeline k takes its contiguous block of every
+    global batch (``data.sharding``). ``start_example`` counts examples over all pipelines (a run resumed after s steps of global
     batch B passes s * B) and is ignored in evaluation.
     Evaluation (training=False): the first ``eval_examples`` examples of seed + 1 (disjoint from training), once.
     batch_size is per replica; incomplete batches are dropped.
@@ -113,8 +115,7 @@ def moving_shapes(batch_size, num_frames, resolution, num_classes, training=True
     if input_context is not None:
         shard, num_shards = input_context.input_pipeline_id, input_context.num_input_pipelines
     if training:
-        first = start_example + (shard - start_example) % num_shards  # the first i >= start_example of this shard
-        indices = tf.data.Dataset.counter(start=first, step=num_shards)
+        indices = sharding.training_indices(start_example, batch_size, input_context)
     else:
         indices = tf.data.Dataset.range(shard, eval_examples, num_shards)
         seed = seed + 1
