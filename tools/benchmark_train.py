@@ -8,6 +8,11 @@ On a small shared machine the memory traces can run as their own invocations and
     python tools/benchmark_train.py --parts=traces --configs=kinetics600_64px_12f,demo --out=/tmp/b
     python tools/benchmark_train.py --parts=traces --configs=kinetics600_64px_12f --trace_batches=2 --out=/tmp/c
     python tools/benchmark_train.py --parts= --merge=/tmp/a.json,/tmp/b.json,/tmp/c.json
+The bfloat16 tables (the mixed_bfloat16 policy, as a TPU trains) and the spectral-norm memory switch's were traced
+so and merged into the committed report (its JSON first):
+    python tools/benchmark_train.py --parts=traces --configs=kinetics600_64px_12f --trace_batches=1,2 \
+        --trace_precision=bfloat16 [--trace_params="spectral_norm.divide_output = True"] --out=/tmp/d
+    python tools/benchmark_train.py --parts= --merge=docs/benchmarks/train.json,/tmp/d.json,...
 Paper configs not traced (RAM) get estimates from the traced one (see ``_scaled_estimates``).
 
 One run measures, each part in its own subprocess (sequentially, with a timeout), so that the ratios compare
@@ -626,6 +631,10 @@ def _memory_section(results, group):
                  "table's), BN statistics and losses in float32. " if group[0] == "bfloat16" else "")
         if group[1]:
             intro += f"Traced with the gin bindings `{'`, `'.join(group[1])}`."
+        if any(p.startswith("spectral_norm.divide_output") for p in group[1]):
+            intro += (" The switch (see `dvdgan_tf/nets/spectral_norm.py`) computes op(x, W) / sigma in SNDense and "
+                      "SNConv calls, so W / sigma is not kept for the backward pass; the blocks' rematerialised path "
+                      "still passes W / sigma into `checkpointed`, so the remat-on rows hardly change.")
         lines = ["", f"## Memory per replica ({group[0]} compute{_params_text(group)})", "", intro.strip(), ""]
     lines += [
               "Weights, optimizer slots and EMA: exact, from the variables (float32; they stay float32 under "
