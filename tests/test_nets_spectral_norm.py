@@ -219,3 +219,36 @@ def test_divide_output_gin_switch_and_bfloat16():
                                    rtol=3e-2, atol=3e-2)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("remat", [False, True])
+def test_divide_output_in_blocks_with_and_without_remat(remat):
+    """A DBlock built under gin spectral_norm.divide_output (remat off: the switch's path; remat on: the blocks'
+    ``checkpointed`` path, which still takes W / sigma) against the default block with remat on: same output and
+    gradients of every weight and of the input."""
+    import gin  # pylint: disable=import-outside-toplevel
+    from dvdgan_tf.nets.blocks import DBlock  # pylint: disable=import-outside-toplevel
+    rng = np.random.default_rng(9)
+    x = tf.constant(rng.standard_normal((2, 2, 8, 8, 3)), tf.float32)
+    reference = DBlock(4, rank=2, remat=True)
+    reference(x)
+    gin.parse_config("spectral_norm.divide_output = True")
+    try:
+        switched = DBlock(4, rank=2, remat=remat)
+        switched(x)
+    finally:
+        gin.clear_config()
+    assert switched.conv1.divide_output and not reference.conv1.divide_output
+    for a, b in zip(reference.weights, switched.weights):
+        value = rng.standard_normal(tuple(a.shape)).astype(np.float32)
+        a.assign(value)
+        b.assign(value)
+    results = []
+    for block in (reference, switched):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.sin(block(x, training=True)))
+        grads = tape.gradient(loss, block.trainable_weights + [x])
+        results.append([g.numpy() for g in grads] + [w.numpy() for w in block.weights])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
