@@ -8,8 +8,8 @@
 
 Each process is the binary itself, run through a small wrapper that also writes the trained weights (G, D_S, D_T,
 G_ema: every variable, BN statistics and SN vectors included) to an .npz when the binary ends, so that the
-weights of a worker that writes no checkpoint can be compared. Slow (several TensorFlow processes at once on a
-shared 2-core machine: minutes): run with ``-m slow``.
+weights of a worker that writes no checkpoint can be compared. The kill -9 test is slow (several TensorFlow
+processes at once, minutes on 2 cores): run it with ``-m slow``.
 
 Two workers against one process (global batch 2: one clip per worker, both clips on the one process): the same
 draws and clips (tests/test_training_replicas.py), so they differ only in float summation order, and the
@@ -118,7 +118,6 @@ def files_under(folder):
                   for root, _, names in os.walk(folder) for f in names) if os.path.exists(folder) else []
 
 
-@pytest.mark.slow
 def test_two_workers_train_like_one_process(tmp_path):
     settings = ["train.num_steps = 10", "train.checkpoint_every = 5", "train.sample_every = 5"]
     chief_dir, worker_dir, single_dir = (str(tmp_path / d) for d in ("chief", "worker", "single"))

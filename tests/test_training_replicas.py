@@ -137,7 +137,6 @@ def one_and_two_replicas(tmp_path_factory):
     return runs["one"], runs["two"]
 
 
-@pytest.mark.slow  # a TensorFlow process of its own, 2 runs of 3 steps, 70 s of CPU: run with -m slow
 def test_one_and_two_replicas_give_the_same_losses_and_weights(one_and_two_replicas):
     """Global batch 4 on 1 replica (the default strategy, 3 calls of a step) and on 2 (MirroredStrategy, 2 logical
     CPU devices, the 3 steps in one loop), 3 steps: the losses, every weight of G, D_S, D_T and G_ema, the SN vectors and BN variances of G, D_S and D_T,
@@ -150,7 +149,6 @@ def test_one_and_two_replicas_give_the_same_losses_and_weights(one_and_two_repli
 
 # ---- steps per loop, compiled steps, bfloat16 (in this process) ----
 
-@pytest.mark.slow  # 2 runs of 8 steps, 60 s of CPU: run with -m slow (the suite's 15-minute budget)
 def test_steps_per_loop_gives_the_weights_of_single_steps(tmp_path):
     """8 steps as 2 loops of 4 (one tf.function call each) and as 8 calls of 1 step, with deterministic kernels:
     the same weights as in the 1-vs-2-replica test (module docstring; ABS_FLOOR for 8 steps instead of 3). Not
