@@ -7,6 +7,8 @@ numbers on 1, 2 or N replicas, and a run restored from a checkpoint at step s dr
 run draws at step s. The key is the one replica 0 used when draws were per replica, so one-replica runs draw
 what they drew before.
 """
+import contextlib
+
 import tensorflow as tf
 
 from dvdgan_tf.nets import standing_stats
@@ -21,6 +23,17 @@ _Z, _LABEL, _FRAMES_D, _FRAMES_G = range(4)
 def _loss_names():
     _, terms = losses.discriminator_loss(*[tf.zeros([1])] * 4)
     return [*terms, "G_loss"]
+
+
+@contextlib.contextmanager
+def _tape_on(variables):
+    """A gradient tape that watches ``variables`` only (the network being updated). A default tape watches every
+    trainable variable it sees read, so the G update would also record, and back-propagate to, D's weights:
+    kernel gradients nobody uses, which TensorFlow prunes only after tracing (and the rematerialised blocks'
+    recomputation cannot skip)."""
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch([v.value for v in variables])  # the tf.Variable under each Keras variable
+        yield tape
 
 
 class GanTrainer(tf.Module):
@@ -111,7 +124,7 @@ class GanTrainer(tf.Module):
         both_labels = tf.concat([tf.cast(labels, tf.int32), fake_labels], axis=0)
         frames = self._frame_indices(step, _FRAMES_D, d_index, halves=2)
         variables = self.D_S.trainable_variables + self.D_T.trainable_variables
-        with tf.GradientTape() as tape:
+        with _tape_on(variables) as tape:
             ds_real, ds_fake = tf.split(self.D_S(both, both_labels, training=True, frame_indices=frames), 2)
             dt_real, dt_fake = tf.split(self.D_T(both, both_labels, training=True), 2)
             _, terms = losses.discriminator_loss(ds_real, ds_fake, dt_real, dt_fake)
@@ -124,7 +137,7 @@ class GanTrainer(tf.Module):
         """video, labels: DVD-GAN-FP only, the real batch of the last D update (its contexts and labels)."""
         variables = self.G.trainable_variables
         frames = self._frame_indices(step, _FRAMES_G, self.d_steps, halves=1)
-        with tf.GradientTape() as tape:
+        with _tape_on(variables) as tape:
             fake, labels = self._fake_batch(step, self.d_steps, (video, labels))  # keys after the D updates'
             loss = self._mean(losses.generator_loss(
                 self.D_S(fake, labels, training=True, frame_indices=frames),
