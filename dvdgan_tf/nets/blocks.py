@@ -24,10 +24,13 @@ def checkpointed(fn, *tensors):
     """``fn(*tensors)`` with gradient checkpointing (``tf.recompute_grad``): the backward pass recomputes fn's
     activations instead of keeping them, so only its inputs stay in memory.
 
-    fn must read the spectrally normalised kernels from ``tensors`` (computed once, outside: one power-iteration
-    update of each ``u`` per step, as without checkpointing, and the recomputation sees the same ``u``). Its one
-    other side effect, the BatchNorm moving-statistics update, runs in the first (forward) call only: the
-    recomputation runs under ``collect_moments`` into a discarded list. Biases may be read as variables.
+    fn must get its convs' spectral-norm sigmas from ``tensors`` (``SpectralNormLayer.sigma``, computed once,
+    outside: one power-iteration update of each ``u`` per step, as without checkpointing, and the recomputation
+    sees the same sigma) and read the kernels themselves inside (``SpectralNormLayer.normalize``, then
+    ``SNConv.convolve``), so that the normalised kernels and their bfloat16 copies are recomputed in the backward
+    pass rather than kept. Its one other side effect, the BatchNorm moving-statistics update, runs in the first
+    (forward) call only: the recomputation runs under ``collect_moments`` into a discarded list. Weights (kernels,
+    biases) are read as variables.
     """
     calls = []
 
@@ -85,26 +88,26 @@ class GBlock(keras.layers.Layer):
         return h + skip
 
     def _call_checkpointed(self, x, cond):
-        """``call`` in training with ``checkpointed``: what depends on the weights and ``cond`` alone (normalised
-        kernels, updating u; the cBN gains and biases) is computed here once and passed in."""
+        """``call`` in training with ``checkpointed``: what depends on the weights and ``cond`` alone (the convs'
+        sigmas, updating u; the cBN gains and biases) is computed here once and passed in."""
         convs = [self.conv1, self.conv2] + ([self.skip] if self.skip is not None else [])
-        kernels = [conv.normalized_kernel(training=True) for conv in convs]
+        sigmas = [conv.sigma(training=True) for conv in convs]
         affine = [(1.0 + bn.gain(cond, training=True), bn.bias(cond, training=True)) for bn in (self.bn1, self.bn2)]
 
         def cbn(bn, h, gain, bias):  # ConditionalBatchNorm.call with the given gain and bias
             return bn.norm(h, training=True) * gain[:, None, None, None, :] + bias[:, None, None, None, :]
 
-        def forward(x, g1, b1, g2, b2, *kernels):
+        def forward(x, g1, b1, g2, b2, *sigmas):
             h = tf.nn.relu(cbn(self.bn1, x, g1, b1))
-            h = self.conv1.convolve(self._up(h), kernels[0])
+            h = self.conv1.convolve(self._up(h), *self.conv1.normalize(sigmas[0]))
             h = tf.nn.relu(cbn(self.bn2, h, g2, b2))
-            h = self.conv2.convolve(h, kernels[1])
+            h = self.conv2.convolve(h, *self.conv2.normalize(sigmas[1]))
             skip = self._up(x)
             if self.skip is not None:
-                skip = self.skip.convolve(skip, kernels[2])
+                skip = self.skip.convolve(skip, *self.skip.normalize(sigmas[2]))
             return h + skip
 
-        return checkpointed(forward, x, *affine[0], *affine[1], *kernels)
+        return checkpointed(forward, x, *affine[0], *affine[1], *sigmas)
 
 
 class DBlock(keras.layers.Layer):
@@ -144,22 +147,23 @@ class DBlock(keras.layers.Layer):
     def call(self, x, training=False):
         if training and self.remat:
             convs = [self.conv1, self.conv2] + ([self.skip] if self.skip is not None else [])
-            kernels = [conv.normalized_kernel(training=True) for conv in convs]  # u updated once, here
-            return checkpointed(lambda x, *kernels: self._forward(x, kernels), x, *kernels)
+            sigmas = [conv.sigma(training=True) for conv in convs]  # u updated once, here
+            return checkpointed(lambda x, *sigmas: self._forward(x, sigmas), x, *sigmas)
         return self._forward(x, [None] * 3, training)
 
-    def _forward(self, x, kernels, training=True):
-        """The block; each conv uses its kernels[i] (normalised already) if given, else normalises its own."""
-        conv = lambda layer, h, kernel: (layer(h, training=training) if kernel is None
-                                         else layer.convolve(h, kernel))
+    def _forward(self, x, sigmas, training=True):
+        """The block; each conv uses sigmas[i] (its spectral-norm sigma, computed already) if given, else
+        computes its own."""
+        conv = lambda layer, h, sigma: (layer(h, training=training) if sigma is None
+                                        else layer.convolve(h, *layer.normalize(sigma)))
         h = tf.nn.relu(x) if self.preactivation else x
-        h = conv(self.conv1, h, kernels[0])
-        h = conv(self.conv2, tf.nn.relu(h), kernels[1])
+        h = conv(self.conv1, h, sigmas[0])
+        h = conv(self.conv2, tf.nn.relu(h), sigmas[1])
         h = self._pool(h)
         skip = x
         if self.skip is not None:
             if self.preactivation:
-                skip = self._pool(conv(self.skip, skip, kernels[2]))
+                skip = self._pool(conv(self.skip, skip, sigmas[2]))
             else:
-                skip = conv(self.skip, self._pool(skip), kernels[2])
+                skip = conv(self.skip, self._pool(skip), sigmas[2])
         return h + skip

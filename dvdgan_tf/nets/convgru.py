@@ -39,8 +39,11 @@ class ConvGRU(keras.layers.Layer):
         w_cand = self.candidate.normalized_kernel(training)
         x_gates = self.gates.convolve(x, w_gates[..., :cin, :])  # bias included here, once
         x_cand = self.candidate.convolve(x, w_cand[..., :cin, :])
-        h_gates_conv = lambda h: tf.nn.conv2d(h, tf.cast(w_gates[..., cin:, :], h.dtype), 1, "SAME")
-        h_cand_conv = lambda h: tf.nn.conv2d(h, tf.cast(w_cand[..., cin:, :], h.dtype), 1, "SAME")
+        # The hidden halves in the compute dtype, cast once (not per frame: each cast would be a kernel-sized
+        # buffer kept for the backward pass).
+        k_gates, k_cand = (tf.cast(w[..., cin:, :], x.dtype) for w in (w_gates, w_cand))
+        h_gates_conv = lambda h: tf.nn.conv2d(h, k_gates, 1, "SAME")
+        h_cand_conv = lambda h: tf.nn.conv2d(h, k_cand, 1, "SAME")
         if initial_state is None:
             h = tf.zeros(tf.concat([tf.shape(x)[:1], tf.shape(x)[2:4], [self.channels]], 0), x.dtype)
         else:

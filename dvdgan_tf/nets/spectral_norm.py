@@ -17,9 +17,9 @@ Memory switch (gin ``spectral_norm.divide_output = True``, default False): SNDen
 ``op(x, W) / sigma`` instead of ``op(x, W / sigma)`` (the same function: the ops are linear in the kernel), so the
 normalised kernel W / sigma is never materialised nor kept for the backward pass; the backward pass needs only W
 (a variable), sigma and x. The gradient through sigma is kept: dL/dsigma = -<W, dL/dK> / sigma, where K is the
-kernel op sees and dL/dK the gradient op's backward gives it (see ``_kernel_with_sigma_gradient``). The blocks'
-rematerialised path (``blocks.checkpointed``) still receives normalised kernels (``normalized_kernel``), and the
-class embedding and ConvGRU are unchanged: the switch covers SNDense.call and SNConv.call.
+kernel op sees and dL/dK the gradient op's backward gives it (see ``_kernel_with_sigma_gradient``). The switch
+covers SNDense and SNConv calls, including the blocks' rematerialised path (``blocks.checkpointed``); the class
+embedding and the ConvGRU are unchanged.
 """
 import contextlib
 import threading
@@ -108,28 +108,43 @@ class SpectralNormLayer(keras.layers.Layer):
                 name="sn_u", shape=(1, shape[-1]), trainable=False, dtype="float32", autocast=False,
                 initializer=keras.initializers.RandomNormal(stddev=1.0), aggregation="mean")
 
-    def normalized_kernel(self, training=False):
-        """Returns W / sigma(W) in float32 with the kernel's shape; updates u in training."""
-        w = tf.convert_to_tensor(self.kernel)
+    def sigma(self, training=False):
+        """sigma(W) for this call: a float32 scalar with W's gradient (1.0 without SN); updates u in training
+        (not under ``frozen_vectors``). One call per layer call: ``kernel_and_scale(training)`` is
+        ``normalize(sigma(training))``."""
         if not self.use_sn:
-            return w
-        w_mat = tf.reshape(w, [-1, w.shape[-1]])
-        sigma, new_u = spectral_norm_step(w_mat, tf.convert_to_tensor(self.sn_u))
-        if training and not getattr(_LOCAL, "frozen", False):
-            self.sn_u.assign(new_u)
-        return w / sigma
-
-    def kernel_and_scale(self, training=False):
-        """(kernel, scale) with ``op(x, kernel) * scale == op(x, normalized_kernel())`` for an op linear in its
-        kernel. Default: (W / sigma, None). With ``divide_output``: (W, 1 / sigma), W carrying sigma's gradient
-        (``_kernel_with_sigma_gradient``). Updates u in training, as ``normalized_kernel``."""
-        if not (self.use_sn and self.divide_output):
-            return self.normalized_kernel(training), None
+            return tf.ones([], tf.float32)
         w = tf.convert_to_tensor(self.kernel)
         sigma, new_u = spectral_norm_step(tf.reshape(w, [-1, w.shape[-1]]), tf.convert_to_tensor(self.sn_u))
         if training and not getattr(_LOCAL, "frozen", False):
             self.sn_u.assign(new_u)
-        return _kernel_with_sigma_gradient(w, sigma), tf.stop_gradient(1.0 / sigma)
+        return sigma
+
+    def normalize(self, sigma):
+        """(kernel, scale) with ``op(x, kernel) * scale == op(x, W / sigma)`` for an op linear in its kernel, W
+        read from the variable here. Default: (W / sigma, None). With ``divide_output``: (W, 1 / sigma), W carrying
+        sigma's gradient (``_kernel_with_sigma_gradient``). Without SN: (W, None).
+
+        Split from ``sigma`` for the blocks' rematerialised path (``blocks.checkpointed``): sigma (and the u
+        update) is computed once, outside; ``normalize`` runs inside the checkpointed function, so its kernel
+        (and the kernel's bfloat16 copy) is recomputed in the backward pass instead of kept."""
+        w = tf.convert_to_tensor(self.kernel)
+        if not self.use_sn:
+            return w, None
+        if self.divide_output:
+            return _kernel_with_sigma_gradient(w, sigma), tf.stop_gradient(1.0 / sigma)
+        return w / sigma, None
+
+    def normalized_kernel(self, training=False):
+        """Returns W / sigma(W) in float32 with the kernel's shape; updates u in training."""
+        sigma = self.sigma(training)
+        w = tf.convert_to_tensor(self.kernel)
+        return w / sigma if self.use_sn else w
+
+    def kernel_and_scale(self, training=False):
+        """``normalize(sigma(training))``: (kernel, scale) with ``op(x, kernel) * scale == op(x,
+        normalized_kernel())``; updates u in training, as ``normalized_kernel``."""
+        return self.normalize(self.sigma(training))
 
     def kernel_matrix(self):
         """The raw weight as the [fan_in, fan_out] matrix whose largest singular value sigma estimates."""
