@@ -101,3 +101,21 @@ def test_convgru_is_causal():
         assert np.max(np.abs(y2[:, t] - y[:, t])) > 1e-3
         if t + 1 < T:  # the change propagates forward through the hidden state
             assert np.max(np.abs(y2[:, t + 1] - y[:, t + 1])) > 1e-4
+
+
+def test_bfloat16_hidden_kernels_are_cast_once_not_per_frame():
+    """Under mixed_bfloat16 the hidden-state halves of both kernels are cast to bfloat16 once per call: a cast per
+    frame would keep T kernel copies alive for the backward pass (memory that grows with the clip length)."""
+    import keras
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        layer = ConvGRU(CH)
+        x = tf.zeros([B, T, H, W, CIN])
+        graph = tf.function(lambda x: layer(x, training=True)).get_concrete_function(x).graph
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    hidden_halves = {(3, 3, CH, 2 * CH), (3, 3, CH, CH)}  # [kh, kw, hidden channels, gates or candidate]
+    casts = [op for op in graph.get_operations() if op.type == "Cast"
+             and op.outputs[0].dtype == tf.bfloat16 and tuple(op.outputs[0].shape) in hidden_halves]
+    assert T > 1 and len(casts) == 2, [op.name for op in casts]

@@ -94,3 +94,25 @@ def test_discriminators_remat_same_gradients_for_weights_and_input(monkeypatch):
            expected_blocks=3)
     call_t = lambda net, x, training: net(x[0], x[1], training=training)
     _check(monkeypatch, build_temporal_discriminator, D_SETTINGS, (video, labels), call_t, expected_blocks=3)
+
+
+def test_checkpointed_blocks_get_sigmas_not_kernels(monkeypatch):
+    """The remat blocks pass each conv's spectral-norm sigma (a scalar) into the checkpointed function and read the
+    kernels inside it, so no kernel-sized tensor (W / sigma, its bfloat16 copy) is an input kept for the backward
+    pass: the inputs are the block's input, the cBN gains and biases [B, C] (G) and one scalar per conv."""
+    seen = []
+    original = blocks.checkpointed
+    monkeypatch.setattr(blocks, "checkpointed", lambda fn, *t: seen.append(t) or original(fn, *t))
+    g = build_generator(remat=True, **G_SETTINGS)
+    d = build_temporal_discriminator(remat=True, **D_SETTINGS)
+    z, labels = tf.random.stateless_normal([2, 120], [0, 1]), tf.constant([0, 2])
+    video = tf.zeros([2, 2, 16, 16, 3])
+    g(z, labels), d(video, labels)  # built (inference calls the layers, not checkpointed)
+    g(z, labels, training=True)
+    d(video, labels, training=True)
+    assert len(seen) == 4 + 3
+    for tensors in seen:
+        scalars = [t for t in tensors if t.shape.rank == 0]
+        others = [t for t in tensors if t.shape.rank != 0]
+        assert 2 <= len(scalars) <= 3  # conv1, conv2 and the skip conv where there is one
+        assert all(t.shape[0] == 2 for t in others), [t.shape for t in others]  # batch-sized, not kernels
