@@ -28,7 +28,7 @@ constraints="$(dirname "$venv")/constraints-tf${TF_VERSION}.txt"
 grep -v -i -E '^(tensorflow|tensorboard|tensorboard-data-server|tf_keras|tf-keras)==' constraints.txt > "$constraints"
 # --no-deps for the project itself would skip its requirements; install it editable (nothing is written to the
 # tree but the ignored dvdgan_tf.egg-info) with its requirements, TensorFlow pinned to the version under test.
-python -m pip install -q -c "$constraints" "tensorflow==${TF_VERSION}" -e . pytest scipy
+python -m pip install -q -c "$constraints" "tensorflow==${TF_VERSION}" -e . pytest pytest-xdist scipy
 python -m pip check
 echo "--- versions"
 python - <<'EOF'
@@ -38,10 +38,11 @@ EOF
 python -m pip freeze | grep -i -E '^(tensorflow|tensorboard|keras|tf.keras|numpy|protobuf|ml.dtypes|gin-config)=='
 installed=$(date +%s)
 echo "--- tests (environment made in $((installed - start)) s)"
-# The networks (tests/test_nets_*.py) and the training step and loop (losses, loop, reproducibility, remat).
+# The networks (tests/test_nets_*.py, remat included) and the training step and loop (losses, loop,
+# reproducibility; replicas: 1 vs 2, steps per loop, compiled steps, bfloat16). pytest.ini's -n 2 needs pytest-xdist.
 set +e
 python -m pytest -q -p no:cacheprovider tests/test_nets_*.py tests/test_training_losses.py \
-  tests/test_training_loop.py tests/test_training_reproducibility.py
+  tests/test_training_loop.py tests/test_training_reproducibility.py tests/test_training_replicas.py
 status=$?
 set -e
 echo "--- tests took $(( $(date +%s) - installed )) s; exit status $status (TensorFlow ${TF_VERSION})"
