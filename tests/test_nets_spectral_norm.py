@@ -223,9 +223,9 @@ def test_divide_output_gin_switch_and_bfloat16():
 
 @pytest.mark.parametrize("remat", [False, True])
 def test_divide_output_in_blocks_with_and_without_remat(remat):
-    """A DBlock built under gin spectral_norm.divide_output (remat off: the switch's path; remat on: the blocks'
-    ``checkpointed`` path, which still takes W / sigma) against the default block with remat on: same output and
-    gradients of every weight and of the input."""
+    """A DBlock built under gin spectral_norm.divide_output (remat off: the layers' own calls; remat on: the blocks'
+    ``checkpointed`` path, whose convs normalise inside with the switch too) against the default block with remat
+    on: same output and gradients of every weight and of the input."""
     import gin  # pylint: disable=import-outside-toplevel
     from dvdgan_tf.nets.blocks import DBlock  # pylint: disable=import-outside-toplevel
     rng = np.random.default_rng(9)
