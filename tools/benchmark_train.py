@@ -2,18 +2,16 @@
 
     python tools/benchmark_train.py                  # writes docs/benchmarks/train.{md,json}
 
-On a small shared machine the memory traces can run as their own invocations and be merged into one report
-(docs/benchmarks/train.md was made so, the timed part first):
+On a small shared machine the parts can run as their own invocations and be merged into one report
+(docs/benchmarks/train.md was made so: the timed part on the idle machine, then the traces of every config in
+bfloat16, the mixed_bfloat16 policy as a TPU trains, and in float32):
     python tools/benchmark_train.py --parts=peak,runs --out=/tmp/a
-    python tools/benchmark_train.py --parts=traces --configs=kinetics600_64px_12f,demo --out=/tmp/b
-    python tools/benchmark_train.py --parts=traces --configs=kinetics600_64px_12f --trace_batches=2 --out=/tmp/c
+    python tools/benchmark_train.py --parts=traces --trace_precision=bfloat16 --out=/tmp/b
+    python tools/benchmark_train.py --parts=traces --out=/tmp/c
     python tools/benchmark_train.py --parts= --merge=/tmp/a.json,/tmp/b.json,/tmp/c.json
-The bfloat16 tables (the mixed_bfloat16 policy, as a TPU trains) and the spectral-norm memory switch's were traced
-so and merged into the committed report (its JSON first):
-    python tools/benchmark_train.py --parts=traces --configs=kinetics600_64px_12f --trace_batches=1,2 \
-        --trace_precision=bfloat16 [--trace_params="spectral_norm.divide_output = True"] --out=/tmp/d
-    python tools/benchmark_train.py --parts= --merge=docs/benchmarks/train.json,/tmp/d.json,...
-Paper configs not traced (RAM) get estimates from the traced one (see ``_scaled_estimates``).
+Tracing the 128 and 256 px configs takes about 11 GB of RAM (their variables, Adam slots and EMA, built with zeros)
+and a minute per variant. A config missing from a report gets estimates scaled from a traced one (see
+``_scaled_estimates``). ``--trace_params`` traces with gin bindings (e.g. "spectral_norm.divide_output = True").
 
 One run measures, each part in its own subprocess (sequentially, with a timeout), so that the ratios compare
 numbers of one machine at one time:
@@ -23,18 +21,19 @@ numbers of one machine at one time:
   loop's own step: d_steps D updates, a G update, the EMA) traced once; its FLOPs counted from the traced graph;
   its activation memory estimated from the graph; where this machine can run it, steps/s, clips/s and peak RSS.
 
-FLOPs: our own count over the traced step's graph (one replica, default strategy), multiply-adds x 2 of every
-Conv2D/Conv3D, their input and filter back-propagation ops, MatMul, BatchMatMul and Einsum, from the ops'
-static shapes; elementwise ops, BN, resizes and softmax are not counted ("dense FLOPs"). With remat the graph
+FLOPs: our own count over the traced step's graph (one replica, default strategy; the ops that run, see
+``executed_ops``), multiply-adds x 2 of every Conv2D/Conv3D, their input and filter back-propagation ops, MatMul,
+BatchMatMul and Einsum, from the ops' static shapes; elementwise ops, BN, resizes and softmax are not counted ("dense FLOPs"). With remat the graph
 holds the recomputed forwards too: those are counted as ``flops_executed``; ``flops`` is the model's (remat off).
 Cross-checked by hand on one conv (see ``hand_check``) and against TensorFlow's own profiler on a conv graph.
 
 Memory per replica (bytes): weights (every variable of G, D_S, D_T: trainable weights, SN vectors, BN
 statistics), optimizer slots (Adam's m and v of every trainable weight, plus counters), EMA (every variable of
-G_ema): exact, from the variables. Activations: (a) estimated from the traced graph by a liveness sweep in the
-graph's op order (each op output held from its op until its last consumer; outputs of Identity, Reshape,
-ReadVariableOp and similar views share their input's buffer; variables excluded), the peak of the bytes held,
-an estimate of a sequential, memory-aware schedule such as XLA's on TPU; (b) measured where the config fits this
+G_ema): exact, from the variables. Activations: (a) estimated from the traced graph by a liveness sweep over the
+ops that run (``executed_ops``), one at a time in the graph's op order (each op output held from its op until its
+last consumer; outputs of Identity, Reshape, ReadVariableOp and similar views share their input's buffer; variables
+excluded), the peak of the bytes held: an estimate of a sequential schedule such as XLA's on TPU (whose scheduler
+orders ops to lower the peak, and fuses elementwise ops, so it may need less); (b) measured where the config fits this
 machine's RAM: peak resident memory (VmHWM, reset by /proc/self/clear_refs after the state is built and the step
 traced) during the timed steps minus the resident memory before them.
 """
@@ -86,8 +85,7 @@ def _conv_flops(op):
 
 
 def _matmul_flops(op):
-    a, b = _dims(op.inputs[0].shape), _dims(op.inputs[1].shape)
-    out = _dims(op.outputs[0].shape)
+    a, out = _dims(op.inputs[0].shape), _dims(op.outputs[0].shape)
     if a is None or out is None:
         return None
     if op.type == "MatMul":
@@ -109,11 +107,28 @@ def _einsum_flops(op):
     return 2 * math.prod(sizes.values()) if len(op.inputs) == 2 else None
 
 
+def executed_ops(graph):
+    """The ops of a traced function's graph that TensorFlow runs, in graph order: those its outputs, its control
+    outputs (the side effects: variable updates) or a stateful op need, as TensorFlow prunes a function's body
+    before running it (XLA drops dead code too). The rest are traced but never run, e.g. gradients that a custom
+    gradient (``tf.recompute_grad``) computes for every input while the caller uses some."""
+    stack = [t.op for t in graph.outputs] + list(graph.control_outputs)
+    stack += [op for op in graph.get_operations() if op.op_def.is_stateful]
+    needed = set()
+    while stack:
+        op = stack.pop()
+        if op.name not in needed:
+            needed.add(op.name)
+            stack.extend(t.op for t in op.inputs)
+            stack.extend(op.control_inputs)
+    return [op for op in graph.get_operations() if op.name in needed]
+
+
 def count_flops(graph):
-    """{op type: FLOPs} of a graph's dense ops (see the module docstring), and the number of such ops whose
-    shapes were not static (not counted)."""
+    """{op type: FLOPs} of a graph's dense ops that run (``executed_ops``; see the module docstring), and the
+    number of such ops whose shapes were not static (not counted)."""
     totals, unknown = {}, 0
-    for op in graph.get_operations():
+    for op in executed_ops(graph):
         if op.type in _CONV_FORWARD or op.type in _CONV_BACKWARD:
             flops = _conv_flops(op)
         elif op.type in ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):
@@ -140,9 +155,9 @@ def _nbytes(tensor):
 
 
 def activation_peak(graph):
-    """Peak bytes held by op outputs when the graph's ops run one at a time in graph order (see the module
-    docstring). Returns (peak bytes, number of ops)."""
-    ops = graph.get_operations()
+    """Peak bytes held by op outputs when the graph's ops that run (``executed_ops``) run one at a time in graph
+    order (see the module docstring). Returns (peak bytes, number of ops)."""
+    ops = executed_ops(graph)
     position = {op.name: i for i, op in enumerate(ops)}
     root, size, last = {}, {}, {}  # tensor name -> buffer name; buffer -> bytes, last position used
     for i, op in enumerate(ops):
@@ -366,7 +381,7 @@ def main():
     parser.add_argument("--configs", default=",".join(["demo"] + PAPER_CONFIGS))
     parser.add_argument("--run", default="demo:8,kinetics600_64px_12f:1",
                         help="config:per-replica batch pairs whose steps are run and timed (RAM permitting)")
-    parser.add_argument("--trace_batches", default="1", help="per-replica batches traced for every config")
+    parser.add_argument("--trace_batches", default="1,2", help="per-replica batches traced for every config")
     parser.add_argument("--trace_batch2", default="",
                         help="configs also traced at per-replica batch 2 (the others: computed, 2x batch 1)")
     parser.add_argument("--trace_precision", default="float32", choices=["float32", "bfloat16"],
@@ -507,7 +522,7 @@ def _scaled_estimates(results, group=("float32", ())):
                  f"BN statistics, under 0.1%, left out). Activations from {base_name}'s traces at batch 1 and 2 (same "
                  f"remat setting): per clip "
                  + ", ".join(f"{split[r][0] / GB:.2f} GB (remat {'on' if r else 'off'})" for r in sorted(split))
-                 + f" (batch 2 minus batch 1), and a part that does not grow with the batch "
+                 + " (batch 2 minus batch 1), and a part that does not grow with the batch "
                  + ", ".join(f"{split[r][1] / GB:.2f} GB (remat {'on' if r else 'off'})" for r in sorted(split))
                  + f" (weight-sized temporaries: each layer's W / sigma, gradients, the optimizer's temporaries). "
                  f"The per-clip part is scaled by (frames x pixels) / ({t0} x {r0}^2), an upper bound (D_S sees k = 8 "
