@@ -13,8 +13,9 @@ processes at once, minutes on 2 cores): run it with ``-m slow``.
 
 Two workers against one process (global batch 2: one clip per worker, both clips on the one process): the same
 draws and clips (tests/test_training_replicas.py), so they differ only in float summation order, and the
-tolerance is that test's, for 10 steps instead of 3: ||a - b|| <= 1e-5 * ||a|| + 10 * 4e-4 * 1e-4 (the floor of
-weights that start at 0, the attention gammas: steps * lr * a gradient known to 1e-4 relatively), with the same
+tolerance is that test's, for 10 steps instead of 3: ||a - b|| <= 1e-5 * ||a|| + sqrt(n) * 10 * 4e-4 * 1e-4 for a
+tensor of n entries (the per-entry floor of weights that start at 0, the attention gammas and the biases: steps *
+lr * a gradient known to 1e-4 relatively; measured: up to 4e-5 of the norm of G's first linear bias), with the same
 exclusions (G's convolution biases that feed a batch norm: exact gradient 0, their values are rounding noise
 scaled up by Adam; BN moving means, which contain them; G_ema's recomputed statistics and SN vectors). G's and
 D's SN vectors are compared within 5e-5: one power iteration per step moves a vector whose singular values are
@@ -144,7 +145,7 @@ def test_two_workers_train_like_one_process(tmp_path):
             continue
         compared.append(path)
         tolerance = 5e-5 if path.endswith("sn_u") else 1e-5
-        if np.linalg.norm(chief[key] - b) > tolerance * np.linalg.norm(b) + 10 * 4e-4 * 1e-4:
+        if np.linalg.norm(chief[key] - b) > tolerance * np.linalg.norm(b) + np.sqrt(b.size) * 10 * 4e-4 * 1e-4:
             far[path] = np.linalg.norm(chief[key] - b) / np.linalg.norm(b)
     assert not far, far
     for name in ("G/", "G_ema/", "D_S/", "D_T/"):
