@@ -27,6 +27,16 @@ def _top_singular_value(kernel):
     return np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
 
 
+def _expected_gradient(w, u, c):
+    """The hand-derived gradient of L = sum(C * W / sigma(W)) w.r.t. W, u and v held constant, in float64:
+    C / sigma - (<C, W> / sigma^2) v^T u' (one power iteration from u); returns (gradient, sigma)."""
+    w, u = w.astype(np.float64), u.astype(np.float64)
+    v = _np_normalize(u @ w.T)
+    u_new = _np_normalize(v @ w)
+    sigma = (v @ w @ u_new.T).item()
+    return c / sigma - (np.sum(c * w) / sigma ** 2) * np.outer(v, u_new), sigma
+
+
 def _make_layer(kind):
     if kind == "dense":
         layer, x = SNDense(8), tf.zeros([2, 12])
@@ -81,12 +91,8 @@ def test_gradient_flows_through_sigma():
     grad = tape.gradient(loss, layer.kernel).numpy()
     np.testing.assert_array_equal(layer.sn_u.numpy(), u_before)
 
-    w, u = w_np.astype(np.float64), u_before.astype(np.float64)
     c = x.numpy().astype(np.float64).T @ d
-    v = _np_normalize(u @ w.T)
-    u_new = _np_normalize(v @ w)
-    sigma = (v @ w @ u_new.T).item()
-    expected = c / sigma - (np.sum(c * w) / sigma ** 2) * np.outer(v, u_new)
+    expected, sigma = _expected_gradient(w_np, u_before, c)
     np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-5)
     # The sigma term is not negligible: a stop_gradient on sigma would give C / sigma and fail above.
     assert np.max(np.abs(grad - c / sigma)) > 1e-2
@@ -186,15 +192,12 @@ def test_divide_output_gradient_through_sigma_by_hand():
     layer.kernel.assign(w_np)
     layer.sn_u.assign(rng.standard_normal((1, 5)).astype(np.float32))
     d = rng.standard_normal((3, 5)).astype(np.float32)
-    w, u = w_np.astype(np.float64), layer.sn_u.numpy().astype(np.float64)
+    u_before = layer.sn_u.numpy()
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(d * layer(x, training=False))
     grad = tape.gradient(loss, layer.kernel).numpy()
     c = x.numpy().astype(np.float64).T @ d
-    v = _np_normalize(u @ w.T)
-    u_new = _np_normalize(v @ w)
-    sigma = (v @ w @ u_new.T).item()
-    expected = c / sigma - (np.sum(c * w) / sigma ** 2) * np.outer(v, u_new)
+    expected, sigma = _expected_gradient(w_np, u_before, c)
     np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-5)
     assert np.max(np.abs(grad - c / sigma)) > 1e-2
 
